@@ -1,0 +1,1 @@
+"""Thin Apache Beam pipelines (batch and streaming), their options, and the ``akhbar`` CLI."""

@@ -1,0 +1,1 @@
+"""The work of akhbar: sources, cleaning, normalization, dedup, tagging and the Elasticsearch sink."""
