@@ -1,0 +1,52 @@
+"""Typed records that flow through the pipeline.
+
+Sources turn every input into ``Article`` records; later stages return copies with more
+fields filled (``dataclasses.replace``), never mutate in place. ``DeadLetter`` is what
+every failing step emits instead of raising: the element, the error and the step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article, from whatever input it came."""
+
+    id: str  # stable Elasticsearch _id (canonical URL or folded content)
+    source: str  # outlet or feed name
+    title: str  # display title
+    body: str  # display body: paragraphs separated by "\n\n"
+    origin: str  # where it was read: path:line, feed URL#entry, ...
+    fetched_at: str  # ISO 8601 with timezone
+    url: str | None = None  # canonical URL
+    guid: str | None = None  # feed guid / id when the feed gives one
+    published_at: str | None = None  # ISO 8601 with timezone
+    date_source: str | None = None  # feed, metadata, header, fetch
+    language: str = "ar"
+    category: str | None = None
+    captions: tuple[str, ...] = ()
+    # Filled by later stages.
+    content_hash: str | None = None
+    dates: tuple[dict[str, Any], ...] = ()
+    entities: tuple[dict[str, Any], ...] = ()
+    facets: dict[str, Any] = field(default_factory=dict)
+    dedup: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # non-fatal remarks recorded on the way (body capped, date clamped...)
+
+    def with_(self, **changes: Any) -> Article:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An input or article a step could not handle, and why."""
+
+    step: str  # "decode", "parse", "clean", "tag", "index", ...
+    origin: str
+    error: str
+    element: str  # the element (or a capped excerpt of it), as text
+    article_id: str | None = None
