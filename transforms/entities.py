@@ -1,0 +1,254 @@
+"""Arabic named entities (PER, ORG, LOC, MISC) with canonical names, for facets and highlighting.
+
+Flow: ``EntityTagger.tag(text)`` tokenizes with character offsets, splits sentences, labels
+each token with the shipped CRF (``transforms/models/ner.crfsuite``, features in
+``transforms.entities_features``), turns BIO labels into spans and gives each span a canonical
+name:
+
+1. the first word loses proclitics (و ف ب ل ك, لل -> ال) unless they belong to the name; the
+   reading kept is the one best attested as a name (gazetteers, ANERcorp entity words, other
+   entities of the same article);
+2. whole names and single words are mapped through ``config/gazetteers/variants.tsv``
+   (ترمب -> ترامب), keys compared with ``transforms.normalize.fold``;
+3. a short person name maps to the full name of the same article that contains it
+   (بوتين -> فلاديمير بوتين, شي -> شي جين بينغ).
+
+``facets(annotations, text)`` groups canonical names per type and adds ``countries_mentioned``
+from nationality adjectives (الصيني -> الصين) and from locations that are countries.
+Everything here is plain Python; the Beam DoFn that shares one tagger per worker lives in
+``transforms``' pipeline adapters.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pycrfsuite
+
+from transforms.entities_features import (
+    ARTICLE,
+    GAZETTEER_DIR,
+    Lexicon,
+    Token,
+    feature_form,
+    proclitic_splits,
+    read_lines,
+    read_table,
+    sentences_of,
+    strip_article,
+    tokenize,
+)
+from transforms.normalize import fold
+
+MODEL_FILE = Path(__file__).resolve().parent / "models" / "ner.crfsuite"
+
+FACET_BY_TYPE = {"PER": "persons", "ORG": "organizations", "LOC": "locations", "MISC": "misc"}
+
+Annotation = dict[str, Any]
+
+
+def bio_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
+    """BIO labels -> ``(first, last_exclusive, type)``; a stray ``I-X`` starts a new span."""
+    spans = []
+    start, current = -1, ""
+    for i, label in enumerate(labels):
+        inside = label.startswith("I-") and label[2:] == current
+        if inside:
+            continue
+        if current:
+            spans.append((start, i, current))
+        start, current = (i, label[2:]) if label != "O" else (-1, "")
+    if current:
+        spans.append((start, len(labels), current))
+    return spans
+
+
+class Canonicalizer:
+    """Canonical display names: clitics off, variants merged, short forms resolved per article."""
+
+    def __init__(self, lexicon: Lexicon, directory: Path = GAZETTEER_DIR) -> None:
+        self.lexicon = lexicon
+        self.variants = {fold(variant): canonical for variant, canonical in read_table(directory / "variants.tsv")}
+        self.name_counts: Counter[str] = Counter()
+        for form, count in read_table(directory / "entity_words.tsv"):
+            self.name_counts[form] += int(count)
+        for gazetteer in lexicon.gazetteers.values():
+            for entry in gazetteer.entries:
+                self.name_counts[entry[0]] += 3
+        self.countries = {fold(name) for name in read_lines(directory / "countries.txt")}
+        self.countries.update(fold(country) for country in lexicon.nationalities.values())
+
+    def strip_first_word(self, word: str, local_counts: Counter[str]) -> tuple[int, str]:
+        """(characters of ``word`` to drop from the span, canonical first word)."""
+        form = feature_form(word)
+
+        def score(candidate: str) -> int:
+            return self.name_counts[candidate] + 5 * local_counts[candidate]
+
+        best_prefix, best_rest, best_score = "", form, score(form)
+        for prefix, rest in proclitic_splits(form)[1:]:
+            readings = [rest]
+            if rest.startswith(ARTICLE):
+                readings.append(strip_article(rest))
+            for reading in readings:
+                reading_score = score(reading)
+                if reading_score > best_score:
+                    dropped = prefix + rest[: len(rest) - len(reading)]
+                    best_prefix, best_rest, best_score = dropped, reading, reading_score
+        if not best_prefix:
+            return 0, word
+        cut = _display_offset(word, len(best_prefix))
+        if best_prefix.endswith("ل") and best_rest.startswith("ا") and word[cut - 1 : cut] == "ل":
+            # للأمم: the preposition ل swallowed the alef of the article; give it back.
+            return cut - 1, "ا" + word[cut - 1 :]
+        return cut, word[cut:]
+
+    def variant(self, name: str) -> str:
+        """Whole-name variant first, else word by word."""
+        key = fold(name)
+        if key in self.variants:
+            return self.variants[key]
+        words = [self.variants.get(fold(w), w) for w in name.split(" ")]
+        joined = " ".join(words)
+        return self.variants.get(fold(joined), joined)
+
+    def canonicalize(self, text: str, annotations: list[Annotation]) -> None:
+        """Set ``canonical`` (and trim ``start``/``text`` of proclitics) on ``annotations`` in place."""
+        local_counts: Counter[str] = Counter()
+        for ann in annotations:
+            for word in ann["text"].split():
+                local_counts[feature_form(word)] += 1
+        for ann in annotations:
+            words = ann["text"].split(" ")
+            cut, first = self.strip_first_word(words[0], local_counts)
+            if cut:
+                ann["start"] += cut
+                ann["text"] = text[ann["start"] : ann["end"]]
+            ann["canonical"] = self.variant(" ".join([first, *words[1:]]))
+        self._resolve_short_forms(annotations)
+
+    def _resolve_short_forms(self, annotations: list[Annotation]) -> None:
+        """A person name that is part of a longer one in the same article takes the longer one."""
+        persons = [ann for ann in annotations if ann["type"] == "PER"]
+        full_names = [(i, fold(ann["canonical"]).split(" ")) for i, ann in enumerate(persons)]
+        for i, ann in enumerate(persons):
+            words = fold(ann["canonical"]).split(" ")
+            candidates = [
+                (j, persons[j]["canonical"])
+                for j, longer in full_names
+                if len(longer) > len(words) and _contains(longer, words)
+            ]
+            if not candidates:
+                continue
+            earlier = [c for c in candidates if c[0] < i]
+            distinct_later = {name for _, name in candidates}
+            if earlier:
+                ann["canonical"] = earlier[-1][1]
+            elif len(distinct_later) == 1:
+                ann["canonical"] = candidates[0][1]
+
+
+def _contains(longer: list[str], words: list[str]) -> bool:
+    n = len(words)
+    return any(longer[k : k + n] == words for k in range(len(longer) - n + 1))
+
+
+def _display_offset(word: str, letters: int) -> int:
+    """Index in ``word`` after its first ``letters`` feature-form letters (diacritics skipped)."""
+    seen = 0
+    for index, char in enumerate(word):
+        if feature_form(char):
+            seen += 1
+            if seen == letters:
+                return index + 1
+    return len(word)
+
+
+class EntityTagger:
+    """CRF entity tagger plus canonicalizer; build once per process with ``EntityTagger.load``."""
+
+    def __init__(self, model_path: Path, lexicon: Lexicon, tagger: pycrfsuite.Tagger) -> None:
+        self.model_path = model_path
+        self.lexicon = lexicon
+        self._tagger = tagger
+        self.canonicalizer = Canonicalizer(lexicon)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> EntityTagger:
+        """Open the CRF model (default: the one shipped in ``transforms/models/``)."""
+        model_path = Path(path) if path is not None else MODEL_FILE
+        tagger = pycrfsuite.Tagger()
+        tagger.open(str(model_path))
+        return cls(model_path, Lexicon(), tagger)
+
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        # The crfsuite handle is not picklable; a pickled tagger reopens its model file.
+        return (EntityTagger.load, (self.model_path,))
+
+    def label_words(self, words: Sequence[str]) -> list[str]:
+        """BIO labels (``B-PER`` ...) for one sentence of words."""
+        if not words:
+            return []
+        return list(self._tagger.tag(self.lexicon.sentence_features(words)))
+
+    def tag(self, text: str) -> list[Annotation]:
+        """Entity annotations on ``text``: ``text[start:end] == ann["text"]``, with a canonical name."""
+        annotations: list[Annotation] = []
+        for sentence in sentences_of(tokenize(text), text):
+            labels = self.label_words([token.text for token in sentence])
+            for first, last, type_ in bio_spans(labels):
+                annotations.append(_annotation(text, sentence[first:last], type_))
+        self.canonicalizer.canonicalize(text, annotations)
+        return annotations
+
+
+def _annotation(text: str, tokens: Sequence[Token], type_: str) -> Annotation:
+    start, end = tokens[0].start, tokens[-1].end
+    return {"text": text[start:end], "start": start, "end": end, "type": type_, "canonical": ""}
+
+
+@functools.cache
+def default_tagger() -> EntityTagger:
+    """The shipped tagger, loaded on first use and then shared by the process."""
+    return EntityTagger.load()
+
+
+def tag_entities(text: str) -> list[Annotation]:
+    """Annotations on ``text`` from the shipped model."""
+    return default_tagger().tag(text)
+
+
+def facets(
+    annotations: list[Annotation], text: str | None = None, tagger: EntityTagger | None = None
+) -> dict[str, list[str]]:
+    """Unique canonical names per facet, in order of first mention, plus ``countries_mentioned``.
+
+    Countries come from locations that are countries and, when ``text`` is given, from
+    nationality adjectives outside person names (الرئيس الصيني -> الصين).
+    """
+    result: dict[str, list[str]] = {facet: [] for facet in (*FACET_BY_TYPE.values(), "countries_mentioned")}
+    canonicalizer = (tagger or default_tagger()).canonicalizer
+    mentions: list[tuple[int, str]] = []
+    for ann in annotations:
+        names = result[FACET_BY_TYPE[ann["type"]]]
+        if ann["canonical"] not in names:
+            names.append(ann["canonical"])
+        if ann["type"] == "LOC" and fold(ann["canonical"]) in canonicalizer.countries:
+            mentions.append((ann["start"], ann["canonical"]))
+    if text is not None:
+        person_spans = [(ann["start"], ann["end"]) for ann in annotations if ann["type"] == "PER"]
+        lexicon = canonicalizer.lexicon
+        for token in tokenize(text):
+            if any(start <= token.start < end for start, end in person_spans):
+                continue
+            stem = lexicon.nationality_stem(feature_form(token.text))
+            if stem:
+                mentions.append((token.start, lexicon.nationalities[stem]))
+    for _, country in sorted(mentions):
+        if country not in result["countries_mentioned"]:
+            result["countries_mentioned"].append(country)
+    return result
