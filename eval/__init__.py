@@ -1,0 +1,1 @@
+"""Evaluation scripts that score akhbar transforms against annotated corpora."""
