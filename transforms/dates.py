@@ -1,0 +1,1325 @@
+"""Find Arabic temporal expressions and resolve them to TIMEX3 values.
+
+``tag_dates(text, published)`` returns annotations ``{text, start, end, type, value}`` (plus
+``mod`` and, for Hijri dates, ``hijri``) whose offsets index ``text`` as given.
+``date_ranges(annotations)`` turns the DATE annotations into calendar periods
+``{gte, lte}`` for an Elasticsearch ``date_range`` field.
+
+Data flow: the text is folded (alef/yaa variants, Arabic-Indic and Persian digits, diacritics
+and tatweel; ta marbuta is kept) into a matching form with an offset map back to the display
+text. Each rule is one regex compiled at import from the lexicon (Babel's CLDR month and
+weekday names plus ``config/dates/lexicon.yaml``) and a resolver that turns a match into a
+candidate. Overlapping candidates are settled longest-first, then modifier prefixes
+(أواخر، النصف الأول من ...) and ranges (من ... إلى ...) are attached, and offsets are mapped
+back. Relative expressions resolve against ``published``; without it, the parts that need an
+anchor are written as TIMEX3 ``X`` placeholders.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from babel import Locale
+from hijridate import Gregorian, Hijri
+
+LEXICON_PATH = Path(__file__).resolve().parents[1] / "config" / "dates" / "lexicon.yaml"
+CLDR_LOCALES = ("ar", "ar_SY", "ar_LB", "ar_IQ", "ar_JO", "ar_PS", "ar_DZ", "ar_TN", "ar_MA")
+
+Annotation = dict[str, Any]
+
+# ---------------------------------------------------------------------------------------------
+# Folding with an offset map
+# ---------------------------------------------------------------------------------------------
+
+_ONE_TO_ONE = str.maketrans(
+    {
+        "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ی": "ي", "ک": "ك",
+        "٬": ",", "٫": ".", "\u00a0": " ", "\u200f": " ", "\u200e": " ", "\u200b": " ",
+        **{chr(0x0660 + i): str(i) for i in range(10)},
+        **{chr(0x06F0 + i): str(i) for i in range(10)},
+    }
+)
+_REMOVED = "\u0610\u0611\u0612\u0613\u0614\u0615\u0616\u0617\u0618\u0619\u061a\u0640\u0670" + "".join(
+    chr(c) for c in range(0x064B, 0x0660)
+)
+_REMOVED_RE = re.compile(f"[{_REMOVED}]")
+_REMOVED_SET = frozenset(_REMOVED)
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """Fold ``text`` for matching; the list maps folded indices to ``text`` indices (None: identity)."""
+    one = text.translate(_ONE_TO_ONE)
+    if not _REMOVED_RE.search(one):
+        return one, None
+    keep = [i for i, ch in enumerate(one) if ch not in _REMOVED_SET]
+    return "".join(one[i] for i in keep), keep
+
+
+def fold_term(term: str) -> str:
+    """Fold a lexicon term exactly as text is folded."""
+    return fold_with_offsets(term)[0].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Lexicon (CLDR + config/dates/lexicon.yaml), compiled once
+# ---------------------------------------------------------------------------------------------
+
+
+def _alt(terms: Iterable[str]) -> str:
+    """Regex matching any of the folded terms, as a prefix trie (so a miss costs one character test).
+
+    Spaces inside a term match any whitespace run; the longest term wins at a position.
+    """
+    trie: dict[str, Any] = {}
+    for term in {fold_term(t) for t in terms if t}:
+        node = trie
+        for ch in re.sub(r"\s+", " ", term):
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _trie_regex(trie)
+
+
+def _trie_regex(node: dict[str, Any]) -> str:
+    branches = []
+    for ch in sorted(k for k in node if k):
+        piece = r"\s+" if ch == " " else re.escape(ch)
+        branches.append(piece + _trie_regex(node[ch]))
+    optional = "" in node
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if optional:
+        return f"(?:{body})?"
+    return body
+
+
+def _table(mapping: dict[Any, list[str]]) -> dict[str, Any]:
+    return {fold_term(term): key for key, terms in mapping.items() for term in terms}
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Folded word -> meaning tables the rules are built from."""
+
+    gregorian_months: dict[str, int]
+    hijri_months: dict[str, int]
+    ambiguous_months: frozenset[str]
+    weekdays: dict[str, int]
+    cardinals: dict[str, int]
+    vague: frozenset[str]
+    ordinals: dict[str, int]
+    units: dict[str, tuple[str, int | None]]
+    relative_adjectives: dict[str, int]
+    period_units: dict[str, str]
+    period_blockers: frozenset[str]
+    modifiers: dict[str, str]
+    halves: dict[str, str]
+    relative_days: dict[str, int]
+    dayparts: dict[str, str]
+    pm_dayparts: frozenset[str]
+    am_dayparts: frozenset[str]
+    seasons: dict[str, str]
+    decades: dict[str, int]
+    centuries: dict[str, str]
+    present_refs: dict[str, str]
+    sets: dict[str, str]
+    holidays: dict[str, tuple[str, int, int]]
+    raw: dict[str, Any] = field(repr=False)
+
+
+def _cldr_names() -> tuple[dict[str, int], dict[str, int]]:
+    months: dict[str, int] = {}
+    weekdays: dict[str, int] = {}
+    for code in CLDR_LOCALES:
+        locale = Locale.parse(code)
+        for number, name in locale.months["format"]["wide"].items():
+            months[fold_term(name)] = int(number)
+        # Babel numbers weekdays from Monday = 0; TIMEX3 uses ISO Monday = 1.
+        for number, name in locale.days["format"]["wide"].items():
+            weekdays[fold_term(name)] = int(number) + 1
+    return months, weekdays
+
+
+def _ordinal_words(raw: dict[str, Any]) -> dict[str, int]:
+    base = {int(k): v for k, v in raw["ordinals"].items()}
+    words: dict[str, int] = {}
+    for number, forms in base.items():
+        for form in forms:
+            words[form] = number
+    ones = {1: raw["ordinal_one_compound"], **{n: base[n] for n in range(2, 10)}}
+    for number, forms in ones.items():
+        for form in forms:
+            for teen in ("عشر", "عشرة"):
+                words[f"{form} {teen}"] = 10 + number
+    for tens, tens_forms in ((20, raw["ordinal_tens"][20]), (30, raw["ordinal_tens"][30])):
+        for tens_form in tens_forms:
+            words[tens_form] = tens
+            for number, forms in ones.items():
+                if tens + number > 31:
+                    continue
+                for form in forms:
+                    words[f"{form} و{tens_form}"] = tens + number
+                    words[f"{form} و {tens_form}"] = tens + number
+    return {fold_term(w): n for w, n in words.items()}
+
+
+@functools.cache
+def lexicon() -> Lexicon:
+    """Load and fold the lexicon once per process."""
+    raw = yaml.safe_load(LEXICON_PATH.read_text(encoding="utf-8"))
+    months, weekdays = _cldr_names()
+    months.update(_table({int(k): v for k, v in raw["gregorian_month_variants"].items()}))
+    weekdays.update(_table({int(k): v for k, v in raw["weekday_variants"].items()}))
+    units: dict[str, tuple[str, int | None]] = {}
+    for unit, forms in raw["duration_units"].items():
+        for form in forms["singular"]:
+            units[fold_term(form)] = (unit, 1)
+        for form in forms["plural"]:
+            units[fold_term(form)] = (unit, None)
+        for form in forms["dual"]:
+            units[fold_term(form)] = (unit, 2)
+    holidays = {fold_term(name): (cal, int(m), int(d)) for name, (cal, m, d) in raw["holidays"].items()}
+    return Lexicon(
+        gregorian_months=months,
+        hijri_months=_table({int(k): v for k, v in raw["hijri_months"].items()}),
+        ambiguous_months=frozenset(fold_term(m) for m in raw["ambiguous_months"]),
+        weekdays=weekdays,
+        cardinals={fold_term(w): int(n) for w, n in raw["cardinals"].items()},
+        vague=frozenset(fold_term(w) for w in raw["vague_counts"]),
+        ordinals=_ordinal_words(raw),
+        units=units,
+        relative_adjectives=_table({int(k): v for k, v in raw["relative_adjectives"].items()}),
+        period_units=_table(raw["period_units"]),
+        period_blockers=frozenset(fold_term(w) for w in raw["period_blockers"]),
+        modifiers=_table(raw["modifiers"]),
+        halves=_table({**raw["halves"], **raw["quarters"]}),
+        relative_days=_table({int(k): v for k, v in raw["relative_days"].items()}),
+        dayparts=_table(raw["dayparts"]),
+        pm_dayparts=frozenset(fold_term(w) for w in raw["pm_dayparts"]),
+        am_dayparts=frozenset(fold_term(w) for w in raw["am_dayparts"]),
+        seasons=_table(raw["seasons"]),
+        decades=_table({int(k): v for k, v in raw["decades"].items()}),
+        centuries=_table(raw["centuries"]),
+        present_refs=_table(raw["present_refs"]),
+        sets=_table(raw["sets"]),
+        holidays=holidays,
+        raw=raw,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Calendar arithmetic and TIMEX3 formatting
+# ---------------------------------------------------------------------------------------------
+
+_SEASON_MONTHS = {"SP": (3, 5), "SU": (6, 8), "FA": (9, 11), "WI": (12, 2)}
+
+
+def _add_months(year: int, month: int, delta: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + delta
+    return index // 12, index % 12 + 1
+
+
+def _iso_week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _safe_date(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _hijri_to_gregorian(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        g = Hijri(year, month, day).to_gregorian()
+    except (ValueError, OverflowError):
+        return None
+    return dt.date(g.year, g.month, g.day)
+
+
+def _hijri_month_bounds(year: int, month: int) -> tuple[dt.date, dt.date] | None:
+    first = _hijri_to_gregorian(year, month, 1)
+    if first is None:
+        return None
+    try:
+        length = Hijri(year, month, 1).month_length()
+    except (ValueError, OverflowError):
+        return None
+    return first, first + dt.timedelta(days=length - 1)
+
+
+def _to_hijri(day: dt.date) -> tuple[int, int, int] | None:
+    try:
+        h = Gregorian(day.year, day.month, day.day).to_hijri()
+    except (ValueError, OverflowError):
+        return None
+    return h.year, h.month, h.day
+
+
+def _hijri_year_to_gregorian(year: int) -> int:
+    """The Gregorian year holding the middle of Hijri ``year`` (arithmetic outside Umm al-Qura range)."""
+    middle = _hijri_to_gregorian(year, 7, 1)
+    return middle.year if middle else round(year * 0.970229 + 621.5643)
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching context and candidates
+# ---------------------------------------------------------------------------------------------
+
+_WORD_BEFORE = re.compile(r"(\S+)\s*$")
+_WORD_AFTER = re.compile(r"^\s*(\S+)")
+_CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]|،|,")
+_FUTURE_MARKERS = re.compile(
+    r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
+    r"|[وف]?س[يتنا](?!يار|ياس|ياح|ياد|ياق|يد|يط|ين|يف|يو|يم|ير|يل|يك|يا|ته|تا|تر|تو|تين|تم|تي|تن|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه|نوي|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)\w{3,})"
+)
+
+
+@dataclass
+class Candidate:
+    """A match in folded coordinates, before modifiers and ranges are attached."""
+
+    start: int
+    end: int
+    type: str
+    value: str
+    rule: int = 0
+    mod: str | None = None
+    hijri: str | None = None
+    grain: str = "day"  # day, week, month, season, year, decade, century, other
+
+
+@dataclass
+class Context:
+    folded: str
+    anchor: dt.date | None
+
+    def word_before(self, start: int) -> str:
+        m = _WORD_BEFORE.search(self.folded, max(0, start - 40), start)
+        return m.group(1) if m else ""
+
+    def word_after(self, end: int) -> str:
+        m = _WORD_AFTER.search(self.folded[end : end + 40])
+        return m.group(1) if m else ""
+
+    def future(self, start: int, end: int) -> bool:
+        """Does the clause around [start, end) speak of the future (سوف، سيزور، المقبل ...)?"""
+        left = self.folded[max(0, start - 80) : start]
+        breaks = list(_CLAUSE_BREAK.finditer(left))
+        if breaks:
+            left = left[breaks[-1].end() :]
+        right = self.folded[end : end + 25]
+        cut = _CLAUSE_BREAK.search(right)
+        if cut:
+            right = right[: cut.start()]
+        return bool(_FUTURE_MARKERS.search(left)) or bool(
+            re.match(r"\s*(?:المقبل|القادم|المقبلة|القادمة)(?!\w)", right)
+        )
+
+
+Resolver = Callable[[re.Match[str], Context], Candidate | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern[str]
+    resolve: Resolver
+    keywords: tuple[str, ...] = ()  # run only if one of these occurs in the folded text
+
+
+_LEAD = r"(?<!\w)(?:[وف]?[بلك]?)"  # optional clitics before the expression (not in the span)
+_END = r"(?!\w)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Number parsing
+# ---------------------------------------------------------------------------------------------
+
+
+def _number(words: str) -> int | float | None:
+    """Digits, decimal digits or a sum of number words ("خمسة وعشرين" = 25, "ألفين وثمانية عشر")."""
+    lex = lexicon()
+    words = words.strip()
+    if re.fullmatch(r"\d+", words):
+        return int(words)
+    if re.fullmatch(r"\d+[.,]\d+", words):
+        return float(words.replace(",", "."))
+    total = 0
+    for part in re.split(r"\s+و\s*|\s*،\s*|(?<=\S)\s+(?=\S)", words):
+        part = part.strip()
+        if part.startswith("و") and part[1:] in lex.cardinals:
+            part = part[1:]
+        if part in lex.cardinals:
+            total += lex.cardinals[part]
+        elif part in lex.ordinals:
+            total += lex.ordinals[part]
+        elif part:
+            compound = next((k for k in lex.cardinals if " " in k and part == k), None)
+            if compound is None:
+                return None
+            total += lex.cardinals[compound]
+    return total or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _resolve_month(month: int, ctx: Context, start: int, end: int, offset: int | None) -> str:
+    anchor = ctx.anchor
+    if anchor is None:
+        return f"XXXX-{month:02d}"
+    if offset is None:
+        future = ctx.future(start, end)
+        if future:
+            year = anchor.year if month >= anchor.month else anchor.year + 1
+        else:
+            year = anchor.year if month <= anchor.month else anchor.year - 1
+    elif offset < 0:
+        year = anchor.year if month < anchor.month else anchor.year - 1
+    elif offset > 0:
+        year = anchor.year if month > anchor.month else anchor.year + 1
+    else:
+        year = anchor.year
+    return f"{year:04d}-{month:02d}"
+
+
+def _resolve_weekday(weekday: int, ctx: Context, start: int, end: int, offset: int | None) -> str:
+    anchor = ctx.anchor
+    if anchor is None:
+        return f"XXXX-WXX-{weekday}"
+    diff = weekday - anchor.isoweekday()
+    if offset is None:
+        if diff == 0:
+            return anchor.isoformat()
+        offset = 1 if ctx.future(start, end) else -1
+    if offset < 0:
+        days = diff if diff < 0 else diff - 7
+    elif offset > 0:
+        days = diff if diff > 0 else diff + 7
+    else:
+        days = diff
+    return (anchor + dt.timedelta(days=days)).isoformat()
+
+
+def _shift_period(grain: str, offset: int, anchor: dt.date | None) -> str:
+    if grain == "week":
+        return _iso_week(anchor + dt.timedelta(weeks=offset)) if anchor else "XXXX-WXX"
+    if grain == "month":
+        if anchor is None:
+            return "XXXX-XX"
+        year, month = _add_months(anchor.year, anchor.month, offset)
+        return f"{year:04d}-{month:02d}"
+    if grain == "year":
+        return f"{anchor.year + offset:04d}" if anchor else "XXXX"
+    if grain == "decade":
+        return f"{(anchor.year // 10 + offset):03d}X" if anchor else "XXXX"
+    if grain == "day":
+        return (anchor + dt.timedelta(days=offset)).isoformat() if anchor else "XXXX-XX-XX"
+    raise ValueError(grain)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+_L = lexicon()
+_GM = _alt(_L.gregorian_months)
+_HM = _alt(_L.hijri_months)
+_WD = _alt(_L.weekdays)
+_WD_BARE = _alt({w[2:] for w in _L.weekdays if w.startswith("ال")})
+_ORD = _alt(_L.ordinals)
+_CARD = _alt(_L.cardinals)
+_VAGUE = _alt(_L.vague)
+_ADJ = _alt(_L.relative_adjectives)
+_MOD = _alt(_L.modifiers)
+_HALF = _alt(_L.halves)
+_REL_DAY = _alt(_L.relative_days)
+_DAYPART = _alt(_L.dayparts)
+_UNITS = _alt(_L.units)
+_HERA = _alt(_L.raw["hijri_era"])
+_GERA = _alt(_L.raw["gregorian_era"])
+_PM = _alt(_L.pm_dayparts | _L.am_dayparts)
+_NUMWORDS = rf"(?:{_CARD})(?:\s+و\s*(?:{_CARD}))*"
+_QTY = rf"(?:\d+(?:[.,]\d+)?|{_NUMWORDS}|{_VAGUE}|نصف|ربع)"
+_YEAR_KW = r"(?:عام|العام|سنة|السنة|عامي|سنتي)"
+_PREP_BEFORE = re.compile(
+    r"(?:^|\s)[وف]?(?:في|منذ|خلال|حتى|من|قبل|بعد|مع|بين|الي|لغاية|اواخر|مطلع|اوائل|منتصف|نهاية|بداية|مستهل|اواسط|شهر|شهري)\s*$"
+)
+_NUMBER_BLOCK_BEFORE = frozenset(fold_term(w) for w in _L.raw["number_blockers_before"])
+_NUMBER_BLOCK_AFTER = frozenset(fold_term(w) for w in _L.raw["number_blockers_after"])
+_TODAY_BLOCK_BEFORE = frozenset(fold_term(w) for w in _L.raw["today_blockers_before"])
+_TODAY_BLOCK_AFTER = frozenset(fold_term(w) for w in _L.raw["today_blockers_after"])
+_SEASON_BLOCK = frozenset(fold_term(w) for w in _L.raw["season_blockers"])
+_HOLIDAY_HONORIFIC = r"(?:\s+(?:المبارك|الكريم|الفضيل|المعظم|المجيد))?"
+
+
+def _strip_clitics(word: str) -> str:
+    return re.sub(r"^[وف]?[بلك]?(?=ال)", "", word)
+
+
+_CAL = re.compile(
+    _LEAD
+    + rf"""(?P<x>
+    (?:(?:يوم\s+)?(?P<wd>{_WD})\s*[،,]?\s*)?
+    (?:(?P<day>\d{{1,2}}|{_ORD})
+        (?:\s*(?:-|–|الي|حتي|و)\s*(?P<day2>\d{{1,2}}))?
+        \s*(?:[-/.]\s*)?(?:من\s+)?)?
+    (?P<shahr>شهر\s+)?
+    (?:(?P<gm>{_GM})(?:\s*(?:/|\(|-|–)\s*(?P<gm2>{_GM})\s*\)?)?|(?P<hm>{_HM}))
+    (?:\s*[،,]?\s*(?:من\s+)?(?:{_YEAR_KW}\s+)?(?P<year>\d{{4}}|\d{{2,4}}(?=\s*(?:{_HERA}|{_GERA}){_END}))
+        (?:\s*(?P<era>{_HERA}|{_GERA}))?
+     |\s+(?P<adj>{_ADJ}))?
+    {_HOLIDAY_HONORIFIC}
+    ){_END}""",
+    re.VERBOSE,
+)
+
+
+def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    lex = _L
+    start, end = m.span("x")
+    gm, hm = m.group("gm"), m.group("hm")
+    word = gm or hm or ""
+    has_context = bool(m.group("day") or m.group("year") or m.group("gm2") or m.group("shahr") or m.group("adj"))
+    if not has_context and (word in lex.ambiguous_months or hm):
+        if not _PREP_BEFORE.search(ctx.folded, max(0, start - 14), start):
+            return None
+    if gm == "اب" and not has_context:
+        return None
+    adj = lex.relative_adjectives.get(m.group("adj") or "", None)
+    day_text = m.group("day")
+    day = None
+    if day_text:
+        day = int(day_text) if day_text.isdigit() else lex.ordinals.get(day_text)
+    day2 = int(m.group("day2")) if m.group("day2") else None
+    year_text = m.group("year")
+    era = m.group("era") or ""
+    if hm:
+        month = lex.hijri_months[hm]
+        return _hijri_candidate(ctx, start, end, month, day, year_text, adj)
+    month = lex.gregorian_months[gm]
+    if year_text:
+        year = int(year_text)
+        if era and fold_term(era) in {fold_term(e) for e in _L.raw["hijri_era"]}:
+            return None
+        if len(year_text) == 2:
+            year += 2000 if year < 50 else 1900
+        prefix = f"{year:04d}-{month:02d}"
+    else:
+        if day is not None and ctx.anchor is not None and adj is None and not ctx.future(start, end):
+            # A bare day-month is the most recent one on or before the publication day.
+            candidate_day = _safe_date(ctx.anchor.year, month, min(day, 28))
+            year = ctx.anchor.year if candidate_day and (month, day) <= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year - 1
+            prefix = f"{year:04d}-{month:02d}"
+        elif day is not None and ctx.anchor is not None and adj is None:
+            year = ctx.anchor.year if (month, day) >= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year + 1
+            prefix = f"{year:04d}-{month:02d}"
+        else:
+            prefix = _resolve_month(month, ctx, start, end, adj)
+    if day is None:
+        return Candidate(start, end, "DATE", prefix, grain="month")
+    if not 1 <= day <= 31 or (day2 is not None and not day < day2 <= 31):
+        return None
+    if day2 is not None:
+        opener = _RANGE_OPEN.search(ctx.folded, max(0, start - 24), start)
+        start = opener.start("w") if opener else start
+        return Candidate(start, end, "DATE", f"{prefix}-{day:02d}/{prefix}-{day2:02d}", grain="range")
+    if not prefix.startswith("X") and _safe_date(int(prefix[:4]), month, day) is None:
+        return None
+    return Candidate(start, end, "DATE", f"{prefix}-{day:02d}")
+
+
+def _hijri_candidate(
+    ctx: Context, start: int, end: int, month: int, day: int | None, year_text: str | None, adj: int | None
+) -> Candidate | None:
+    if year_text:
+        hyear = int(year_text)
+        if hyear < 100:
+            return None
+    elif ctx.anchor is not None:
+        today = _to_hijri(ctx.anchor)
+        if today is None:
+            return None
+        hyear, hmonth, _ = today
+        if adj is not None and adj < 0:
+            hyear = hyear if month < hmonth else hyear - 1
+        elif adj is not None and adj > 0:
+            hyear = hyear if month > hmonth else hyear + 1
+        elif adj is None and ctx.future(start, end):
+            hyear = hyear if month >= hmonth else hyear + 1
+        elif adj is None:
+            # Hijri months are anticipated (رمضان، ذو الحجة): take the nearest occurrence.
+            hyear = min(
+                (hyear - 1, hyear, hyear + 1),
+                key=lambda y: abs(((_hijri_to_gregorian(y, month, 15) or ctx.anchor) - ctx.anchor).days),
+            )
+    else:
+        value = f"XXXX-XX-XX" if day else "XXXX-XX"
+        hijri = f"XXXX-{month:02d}-{day:02d}" if day else f"XXXX-{month:02d}"
+        return Candidate(start, end, "DATE", value, hijri=hijri, grain="day" if day else "month")
+    if day is not None:
+        if not 1 <= day <= 30:
+            return None
+        g = _hijri_to_gregorian(hyear, month, day)
+        value = g.isoformat() if g else "XXXX-XX-XX"
+        return Candidate(start, end, "DATE", value, hijri=f"{hyear:04d}-{month:02d}-{day:02d}")
+    mid = _hijri_to_gregorian(hyear, month, 15)
+    value = f"{mid.year:04d}-{mid.month:02d}" if mid else "XXXX-XX"
+    return Candidate(start, end, "DATE", value, hijri=f"{hyear:04d}-{month:02d}", grain="month")
+
+
+_YEAR = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+)?
+    (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS}))
+    (?:\s*(?P<era>{_HERA}|{_GERA}))?){_END}""",
+    re.VERBOSE,
+)
+_HIJRI_ERA = frozenset(fold_term(e) for e in _L.raw["hijri_era"])
+
+
+def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    text = m.group("y")
+    kw, era = m.group("kw"), m.group("era")
+    if m.group("yw") or m.group("yw2"):
+        number = _number(m.group("yw") or m.group("yw2"))
+        if not isinstance(number, int) or number < 100:
+            return None
+        year = number
+    else:
+        year = int(text)
+        if not kw and not era:
+            if not 1900 <= year <= 2100 or len(text) != 4:
+                return None
+            if _number_context_blocked(ctx, start, end):
+                return None
+        elif len(text) == 3 and not kw:
+            return None
+    if kw and _strip_clitics(ctx.word_before(start)) in _NUMBER_BLOCK_BEFORE:
+        return None
+    if era and era in _HIJRI_ERA:
+        return Candidate(start, end, "DATE", f"{_hijri_year_to_gregorian(year):04d}", hijri=f"{year:04d}", grain="year")
+    return Candidate(start, end, "DATE", f"{year:04d}", grain="year")
+
+
+def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
+    before, after = ctx.word_before(start), ctx.word_after(end)
+    if _strip_clitics(before) in _NUMBER_BLOCK_BEFORE or before in _NUMBER_BLOCK_BEFORE:
+        return True
+    if before[-1:].isdigit() or after[:1].isdigit():
+        return True
+    if after in _NUMBER_BLOCK_AFTER or _strip_clitics(after) in _NUMBER_BLOCK_AFTER:
+        return True
+    left = ctx.folded[max(0, start - 2) : start]
+    right = ctx.folded[end : end + 2]
+    return bool(re.search(r"\d[.,:/]$", left) or re.match(r"^[.,:/%]\d|^%", right))
+
+
+_NUMERIC = re.compile(
+    r"(?<![\w./:-])(?P<x>(?P<a>\d{1,4})\s*(?P<sep>[/.-])\s*(?P<b>\d{1,4})(?:\s*(?P=sep)\s*(?P<c>\d{1,4}))?"
+    r"|(?P<a2>\d{1,2})\s*/\s*(?P<b2>\d{1,2})\s*,\s*(?P<c2>\d{2,4}))(?![\w/.:-]?\d)"
+)
+_NUMERIC_PREFIX = re.compile(r"(?:^|\s)[وف]?(?:في|يوم|بتاريخ|تاريخ|حتي|منذ|الي|الموافق|لغاية|اعتبارا\s+من)\s*$")
+
+
+def _numeric_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    if m.group("a2"):
+        a, b, c = m.group("a2"), m.group("b2"), m.group("c2")
+        sep = "/"
+    else:
+        a, b, c = m.group("a"), m.group("b"), m.group("c")
+        sep = m.group("sep")
+    if c is None:
+        if len(a) == 4 and len(b) == 4:
+            y1, y2 = int(a), int(b)
+            if 1900 <= y1 < y2 <= 2100 and sep in "-/" and not _number_context_blocked(ctx, start, end):
+                return Candidate(start, end, "DATE", f"{y1}/{y2}", grain="range")
+            return None
+        if len(a) == 4 or len(b) == 4:
+            year, month = (int(a), int(b)) if len(a) == 4 else (int(b), int(a))
+            if 1 <= month <= 12 and 1900 <= year <= 2100 and not _number_context_blocked(ctx, start, end):
+                return Candidate(start, end, "DATE", f"{year}-{month:02d}", grain="month")
+            return None
+        if len(a) > 2 or len(b) > 2 or not _NUMERIC_PREFIX.search(ctx.folded, max(0, start - 16), start):
+            return None
+        x, y = int(a), int(b)
+        day, month = (x, y) if y <= 12 else (y, x)
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+        if sep == "." and not (len(a) <= 2 and len(b) == 2):
+            return None
+        return Candidate(start, end, "DATE", _day_month_value(day, month, ctx, start, end))
+    if len(a) == 4:
+        year, month, day = int(a), int(b), int(c)
+    elif len(c) == 4 or len(c) == 2:
+        x, y = int(a), int(b)
+        day, month = (x, y) if y <= 12 else (y, x)
+        if m.group("a2"):
+            month, day = x, y
+        year = int(c) if len(c) == 4 else 2000 + int(c)
+    else:
+        return None
+    if _safe_date(year, month, day) is None or not 1800 <= year <= 2100:
+        return None
+    return Candidate(start, end, "DATE", f"{year:04d}-{month:02d}-{day:02d}")
+
+
+def _day_month_value(day: int, month: int, ctx: Context, start: int, end: int) -> str:
+    if ctx.anchor is None:
+        return f"XXXX-{month:02d}-{day:02d}"
+    if ctx.future(start, end):
+        year = ctx.anchor.year if (month, day) >= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year + 1
+    else:
+        year = ctx.anchor.year if (month, day) <= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year - 1
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+_RELDAY = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+(?:من\s+)?)?(?:يوم\s+)?(?P<rel>{_REL_DAY})
+    (?:\s*[،,]?\s*(?:يوم\s+)?(?P<wd>{_WD}))?){_END}""",
+    re.VERBOSE,
+)
+
+
+def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    rel = m.group("rel")
+    offset = _L.relative_days[rel]
+    if rel == "اليوم":
+        before = ctx.word_before(m.start("rel"))
+        after = ctx.word_after(end)
+        if not m.group("wd") and not m.group("part"):
+            if _strip_clitics(before) in _TODAY_BLOCK_BEFORE or before in _TODAY_BLOCK_BEFORE:
+                return None
+            if after in _TODAY_BLOCK_AFTER or (before == "في" and not m.group("wd")):
+                return None
+    if rel == "غد" and not (m.group("part") or m.group("wd")) and ctx.word_before(m.start("rel")) not in {"يوم", "صباح", "مساء"}:
+        return None
+    if ctx.anchor is None:
+        value = f"XXXX-WXX-{_L.weekdays[m.group('wd')]}" if m.group("wd") else "XXXX-XX-XX"
+    else:
+        value = (ctx.anchor + dt.timedelta(days=offset)).isoformat()
+    if m.group("part"):
+        return Candidate(start, end, "TIME", f"{value}T{_L.dayparts[m.group('part')]}")
+    return Candidate(start, end, "DATE", value)
+
+
+_WEEKDAY = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+)?(?:(?:يوم|يومي)\s+)?(?P<wd>{_WD})
+    (?:\s+(?:من\s+)?(?P<wk>الاسبوع\s+)?(?P<adj>{_ADJ}))?){_END}""",
+    re.VERBOSE,
+)
+
+
+def _weekday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    after = ctx.word_after(end)
+    if after in {"عشر", "عشرة"}:
+        return None
+    weekday = _L.weekdays[m.group("wd")]
+    adj = _L.relative_adjectives.get(m.group("adj") or "")
+    if m.group("wk") and adj is not None and ctx.anchor is not None:
+        monday = ctx.anchor - dt.timedelta(days=ctx.anchor.isoweekday() - 1) + dt.timedelta(weeks=adj)
+        value = (monday + dt.timedelta(days=weekday - 1)).isoformat()
+    else:
+        value = _resolve_weekday(weekday, ctx, start, end, adj)
+    if m.group("part"):
+        return Candidate(start, end, "TIME", f"{value}T{_L.dayparts[m.group('part')]}")
+    return Candidate(start, end, "DATE", value)
+
+
+_PERIOD = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?P<unit>(?:ال|(?<=ل)ل)(?:اسبوع|شهر|عام|سنة|عقد))
+    (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
+    re.VERBOSE,
+)
+_MOD_PREFIX = re.compile(rf"(?:(?P<mod>{_MOD})|(?P<half>{_HALF}))\s+(?:من\s+)?$")
+_UNIT_GRAIN = {"اسبوع": "week", "شهر": "month", "عام": "year", "سنة": "year", "عقد": "decade"}
+
+
+def _period_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    unit = m.group("unit")
+    grain = _UNIT_GRAIN[unit[2:] if unit.startswith("ال") else unit[1:]]
+    adj_text = m.group("adj")
+    offset = _L.relative_adjectives.get(adj_text or "", 0)
+    if not (m.group("dem") or m.group("dem2") or adj_text):
+        if not _MOD_PREFIX.search(ctx.folded, max(0, start - 30), start):
+            return None
+        if ctx.word_after(end) in _L.period_blockers:
+            return None
+    if m.group("dem") and not adj_text and ctx.word_after(end) in _L.period_blockers:
+        return None
+    return Candidate(start, end, "DATE", _shift_period(grain, offset, ctx.anchor), grain=grain)
+
+
+_DURATION = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
+    (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين))?
+      (?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?(?:{_UNITS}))*
+      (?:\s+و\s*(?:نصف|ربع|النصف|الربع))?)){_END}""",
+    re.VERBOSE,
+)
+_DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?P<u>{_UNITS})(?!\w)")
+_DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
+_AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
+_TIME_UNITS = {"S", "M", "H"}
+_UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 604800, "MO": 2592000, "Y": 31536000, "DE": 315360000, "CE": 3153600000}
+
+
+def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    body = m.group("body")
+    parts: list[tuple[str, float | None]] = []
+    explicit = False
+    for part in _DURATION_PART.finditer(body):
+        unit, count = _L.units[part.group("u")]
+        q = part.group("q")
+        if q:
+            explicit = True
+            if q in _L.vague:
+                amount: float | None = None
+            elif q == "نصف":
+                amount = 0.5
+            elif q == "ربع":
+                amount = 0.25
+            else:
+                number = _number(q)
+                if number is None:
+                    return None
+                amount = float(number) * (count or 1) if count == 2 else float(number)
+        else:
+            amount = float(count) if count else None
+            explicit = explicit or count == 2
+        parts.append((unit, amount))
+    if not parts:
+        return None
+    if re.search(r"و\s*(?:نصف|النصف)$", body):
+        unit, amount = parts[-1]
+        parts[-1] = (unit, (amount or 0) + 0.5 if amount is not None else None)
+    elif re.search(r"و\s*(?:ربع|الربع)$", body):
+        unit, amount = parts[-1]
+        parts[-1] = (unit, (amount or 0) + 0.25 if amount is not None else None)
+    complete = bool(re.search(r"كامل", body))
+    trigger = _DURATION_TRIGGER.search(ctx.folded, max(0, start - 20), start)
+    if not (explicit or len(parts) > 1 or complete or m.group("approx") or trigger):
+        return None
+    if len(parts) == 1 and parts[0][1] is None and not trigger and not explicit:
+        return None
+    first_unit = _DURATION_PART.search(body)
+    if len(parts) == 1 and first_unit and first_unit.group("u") in {"عام", "سنة", "يوم", "شهر"} and not (trigger or explicit or complete):
+        return None
+    value = _duration_value(parts)
+    ago = _AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start)
+    if ago and ago.group("w") == "قبل" and not re.match(r"\s*من(?!\w)", ctx.folded[end : end + 6]) and len(parts) == 1:
+        unit, amount = parts[0]
+        if unit not in _TIME_UNITS:
+            ago_start = ago.start("w")
+            if amount is None:
+                return Candidate(ago_start, end, "DATE", "PAST_REF", grain="other")
+            return Candidate(ago_start, end, "DATE", _ago_value(unit, amount, ctx.anchor), grain="other")
+    mod = "APPROX" if m.group("approx") else None
+    return Candidate(start, end, "DURATION", value, mod=mod, grain="other")
+
+
+def _duration_value(parts: list[tuple[str, float | None]]) -> str:
+    date_part, time_part = "", ""
+    for unit, amount in parts:
+        text = "X" if amount is None else (f"{amount:g}")
+        letter = {"MO": "M", "DE": "DE", "CE": "CE"}.get(unit, unit)
+        if unit in _TIME_UNITS:
+            time_part += f"{text}{letter}"
+        else:
+            date_part += f"{text}{letter}"
+    return "P" + date_part + (f"T{time_part}" if time_part else "")
+
+
+def _ago_value(unit: str, amount: float, anchor: dt.date | None) -> str:
+    n = int(amount)
+    if anchor is None or n != amount:
+        return {"D": "XXXX-XX-XX", "W": "XXXX-WXX", "MO": "XXXX-XX"}.get(unit, "XXXX")
+    if unit == "D":
+        return (anchor - dt.timedelta(days=n)).isoformat()
+    if unit == "W":
+        return _iso_week(anchor - dt.timedelta(weeks=n))
+    if unit == "MO":
+        year, month = _add_months(anchor.year, anchor.month, -n)
+        return f"{year:04d}-{month:02d}"
+    if unit == "Y":
+        return f"{anchor.year - n:04d}"
+    if unit == "DE":
+        return f"{anchor.year // 10 - n:03d}X"
+    return f"{anchor.year // 100 - n:02d}"
+
+
+_PLURAL_REL = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?P<u>(?:ال|(?<=ل)ل)(?:{_alt(w[0:] for w in _L.units if not w.startswith('ال'))}))
+    (?:\s+(?:ال)?(?P<n>\d+|{_NUMWORDS}|القليلة|الاخيرة))?
+    \s+(?P<adj>الماضية|الماضيين|الماضي|المقبلة|المقبلين|القادمة|القادمين|الاخيرة|الاخيرين|المنصرمة|السابقة|الفائتة|المنصرمين)){_END}""",
+    re.VERBOSE,
+)
+
+
+def _plural_rel_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    word = m.group("u")
+    word = word[2:] if word.startswith("ال") else word[1:]
+    if word not in _L.units:
+        return None
+    unit, count = _L.units[word]
+    n_text = m.group("n")
+    amount: float | None
+    if n_text and n_text not in {"القليلة", "الاخيرة"}:
+        number = _number(n_text)
+        amount = float(number) if number else None
+    else:
+        amount = float(count) if count else None
+    if count == 1 and amount is None:
+        return None
+    return Candidate(start, end, "DURATION", _duration_value([(unit, amount)]), grain="other")
+
+
+_HOUR_WORDS = {w: n for w, n in _L.ordinals.items() if n <= 12 and (w.endswith("ة") or w.endswith("ي"))}
+_HOUR_WORDS.update({"الواحدة": 1, "الحادية عشر": 11, "الثانية عشر": 12})
+_TIME = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<pre>بعد\s+الظهر|الظهر|مساء|صباح)\s+)?(?P<sa>الساعة\s+)?
+    (?:(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?(?::(?P<se>\d{{2}}))?|(?P<hw>{_alt(_HOUR_WORDS)}))
+    (?:\s*(?:و\s*)?(?P<frac>النصف|نصف|الربع|ربع|الثلث|ثلث)
+      |\s*و\s*(?P<mw>\d{{1,2}}|{_NUMWORDS})\s+دقيقة
+      |\s+الا\s+(?P<minus>ربع|الربع|ثلث|الثلث))?
+    (?:\s*(?P<part>{_PM}))?
+    (?:\s+(?:من\s+)?(?:يوم\s+)?(?P<rel>{_REL_DAY}|{_WD}))?){_END}""",
+    re.VERBOSE,
+)
+
+
+def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    part = m.group("part") or m.group("pre") or ""
+    if not (m.group("sa") or m.group("mi") or part or m.group("frac") or m.group("mw")):
+        return None
+    if m.group("h") and not (m.group("sa") or m.group("mi")):
+        if not part or part in {"م", "ص"} and not m.group("mi"):
+            return None
+    hour = int(m.group("h")) if m.group("h") else _HOUR_WORDS[m.group("hw")]
+    minute = int(m.group("mi")) if m.group("mi") else 0
+    second = m.group("se")
+    frac = m.group("frac") or ""
+    if "نصف" in frac:
+        minute = 30
+    elif "ربع" in frac:
+        minute = 15
+    elif "ثلث" in frac:
+        minute = 20
+    if m.group("mw"):
+        number = _number(m.group("mw"))
+        minute = int(number) if isinstance(number, int) else minute
+    if m.group("minus"):
+        hour, minute = hour - 1, 60 - (15 if "ربع" in m.group("minus") else 20)
+    if hour > 24 or minute > 59:
+        return None
+    if part in _L.pm_dayparts or part in {"مساء", "بعد الظهر"}:
+        if hour < 12 and not (part in {"ظهرا", "الظهر"} and hour >= 11):
+            hour += 12
+    elif part in _L.am_dayparts and hour == 12:
+        hour = 0
+    clock = f"{hour:02d}:{minute:02d}" + (f":{second}" if second else "")
+    date = "XXXX-XX-XX"
+    rel = m.group("rel")
+    if rel and rel in _L.relative_days:
+        date = _shift_period("day", _L.relative_days[rel], ctx.anchor)
+    elif rel:
+        date = _resolve_weekday(_L.weekdays[rel], ctx, start, end, None)
+    elif ctx.anchor is not None:
+        date = ctx.anchor.isoformat()
+    return Candidate(start, end, "TIME", f"{date}T{clock}")
+
+
+_DECADE = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw['relative_century']])}))?){_END}""",
+    re.VERBOSE,
+)
+_CENTURY = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw['relative_century']])})){_END}""",
+    re.VERBOSE,
+)
+
+
+def _century_value(text: str, anchor: dt.date | None) -> str:
+    if text in _L.centuries:
+        return _L.centuries[text]
+    if anchor is None:
+        return "XX"
+    offset = -1 if any(w in text for w in ("الماضي", "المنصرم")) else 0
+    return f"{anchor.year // 100 + offset:02d}"
+
+
+def _decade_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    digit = _L.decades[m.group("d")]
+    if m.group("c"):
+        century = _century_value(m.group("c"), ctx.anchor)
+    else:
+        reference = ctx.anchor.year if ctx.anchor else 1999
+        century = "20" if 2000 + digit * 10 <= reference else "19"
+    return Candidate(start, end, "DATE", f"{century}{digit}X", grain="decade")
+
+
+def _century_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    return Candidate(start, end, "DATE", _century_value(m.group("c"), ctx.anchor), grain="century")
+
+
+_SEASON = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?:فصل\s+)?(?P<s>{_alt(_L.seasons)})
+    (?:\s+(?P<adj>{_ADJ})|\s*(?:[،,]\s*)?(?:(?:من\s+)?{_YEAR_KW}\s+)?(?P<y>\d{{4}}))?){_END}""",
+    re.VERBOSE,
+)
+
+
+def _season_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    after = ctx.word_after(end)
+    if after in _SEASON_BLOCK:
+        return None
+    season = _L.seasons[m.group("s")]
+    adj = _L.relative_adjectives.get(m.group("adj") or "")
+    has_context = m.group("dem") or m.group("adj") or m.group("y") or "فصل" in m.group("x")
+    if not has_context and not _PREP_BEFORE.search(ctx.folded, max(0, start - 14), start):
+        return None
+    if m.group("y"):
+        return Candidate(start, end, "DATE", f"{m.group('y')}-{season}", grain="season")
+    if ctx.anchor is None:
+        return Candidate(start, end, "DATE", f"XXXX-{season}", grain="season")
+    year = ctx.anchor.year + (adj or 0)
+    if adj is None and not ctx.future(start, end):
+        first_month = _SEASON_MONTHS[season][0]
+        if first_month > ctx.anchor.month and season != "WI":
+            year -= 1
+    return Candidate(start, end, "DATE", f"{year:04d}-{season}", grain="season")
+
+
+_PRESENT = re.compile(_LEAD + rf"(?P<x>{_alt(_L.present_refs)}){_END}")
+
+
+def _present_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    return Candidate(start, end, "DATE", _L.present_refs[re.sub(r"\s+", " ", m.group("x"))], grain="other")
+
+
+_SET = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?P<fixed>{_alt(_L.sets)})
+    |كل\s+(?:(?P<n>\d+|{_NUMWORDS})\s+)?(?P<u>{_UNITS})
+    |كل\s+(?:يوم\s+)?(?P<wd>{_WD}|{_WD_BARE})
+    |ايام\s+(?P<wd2>{_WD})
+    |(?P<freq>مرة|مرتين|مرتان|\d+\s+مرات|(?:{_CARD})\s+مرات)\s+(?:في|كل)\s+(?P<fu>(?:ال)?(?:يوم|اسبوع|شهر|عام|سنة))){_END}""",
+    re.VERBOSE,
+)
+_SET_UNIT = {"يوم": "P1D", "اسبوع": "P1W", "شهر": "P1M", "عام": "P1Y", "سنة": "P1Y"}
+
+
+def _set_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    if m.group("fixed"):
+        value = _L.sets[re.sub(r"\s+", " ", m.group("fixed"))]
+        if value.startswith("T"):
+            value = f"XXXX-XX-XX{value}"
+        return Candidate(start, end, "SET", value, grain="other")
+    if m.group("u"):
+        unit, count = _L.units[m.group("u")]
+        n = _number(m.group("n")) if m.group("n") else (count or 1)
+        if n is None:
+            return None
+        return Candidate(start, end, "SET", _duration_value([(unit, float(n))]), grain="other")
+    wd = m.group("wd") or m.group("wd2")
+    if wd:
+        number = _L.weekdays.get(wd) or _L.weekdays.get("ال" + wd)
+        if number is None:
+            return None
+        return Candidate(start, end, "SET", f"XXXX-WXX-{number}", grain="other")
+    unit = m.group("fu")
+    unit = unit[2:] if unit.startswith("ال") else unit
+    return Candidate(start, end, "SET", _SET_UNIT[unit], grain="other")
+
+
+_HOLIDAY = re.compile(_LEAD + rf"(?P<x>{_alt(_L.holidays)})(?:\s+(?P<y>\d{{4}}))?{_END}")
+
+
+def _holiday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    if m.group("y"):
+        end = m.end("y")
+    calendar_name, month, day = _L.holidays[re.sub(r"\s+", " ", m.group("x"))]
+    if calendar_name == "gregorian":
+        if m.group("y"):
+            return Candidate(start, end, "DATE", f"{m.group('y')}-{month:02d}-{day:02d}")
+        if ctx.anchor is None:
+            return Candidate(start, end, "DATE", f"XXXX-{month:02d}-{day:02d}")
+        options = [_safe_date(ctx.anchor.year + k, month, day) for k in (-1, 0, 1)]
+    else:
+        if ctx.anchor is None:
+            return Candidate(start, end, "DATE", "XXXX-XX-XX", hijri=f"XXXX-{month:02d}-{day:02d}")
+        today = _to_hijri(ctx.anchor)
+        if today is None:
+            return None
+        options = [_hijri_to_gregorian(today[0] + k, month, day) for k in (-1, 0, 1)]
+    anchor = ctx.anchor
+    best = min((d for d in options if d), key=lambda d: abs((d - anchor).days), default=None)
+    if best is None:
+        return None
+    hijri = None
+    if calendar_name == "hijri":
+        h = _to_hijri(best)
+        hijri = f"{h[0]:04d}-{h[1]:02d}-{h[2]:02d}" if h else None
+    return Candidate(start, end, "DATE", best.isoformat(), hijri=hijri)
+
+
+# Order is the tie-break when two candidates cover the same span (earlier wins).
+RULES: tuple[Rule, ...] = (
+    Rule("calendar", _CAL, _cal_resolve),
+    Rule("numeric", _NUMERIC, _numeric_resolve),
+    Rule("relative_day", _RELDAY, _relday_resolve),
+    Rule("time", _TIME, _time_resolve),
+    Rule("weekday", _WEEKDAY, _weekday_resolve),
+    Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
+    Rule("period", _PERIOD, _period_resolve),
+    Rule("year", _YEAR, _year_resolve),
+    Rule("decade", _DECADE, _decade_resolve, ("ينات", "ينيات")),
+    Rule("century", _CENTURY, _century_resolve, ("القرن",)),
+    Rule("season", _SEASON, _season_resolve, ("ربيع", "صيف", "خريف", "شتاء")),
+    Rule("set", _SET, _set_resolve),
+    Rule("plural_relative", _PLURAL_REL, _plural_rel_resolve),
+    Rule("duration", _DURATION, _duration_resolve),
+    Rule("present", _PRESENT, _present_resolve),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate selection, modifiers, ranges
+# ---------------------------------------------------------------------------------------------
+
+
+def _select(candidates: list[Candidate]) -> list[Candidate]:
+    """Keep the longest candidates (earlier rule on ties) that do not overlap."""
+    chosen: list[Candidate] = []
+    taken: list[tuple[int, int]] = []
+    for cand in sorted(candidates, key=lambda c: (-(c.end - c.start), c.rule, c.start)):
+        if all(cand.end <= s or cand.start >= e for s, e in taken):
+            chosen.append(cand)
+            taken.append((cand.start, cand.end))
+    return sorted(chosen, key=lambda c: c.start)
+
+
+_MODIFIABLE = {"month", "year", "week", "season", "decade", "century"}
+
+
+def _attach_modifiers(cands: list[Candidate], ctx: Context) -> None:
+    for cand in cands:
+        if cand.type != "DATE" or cand.grain not in _MODIFIABLE:
+            continue
+        m = _MOD_PREFIX.search(ctx.folded, max(0, cand.start - 30), cand.start)
+        if not m:
+            continue
+        if m.group("half"):
+            if cand.grain != "year":
+                continue
+            half = _L.halves[re.sub(r"\s+", " ", m.group("half"))]
+            cand.value = f"{cand.value}-{half}"
+            cand.grain = "half"
+        else:
+            cand.mod = _L.modifiers[m.group("mod")]
+        cand.start = m.start()
+
+
+_RANGE_SEP = re.compile(r"\s*(?:-|–|—|/|الي|حتي|لغاية|و)\s*(?:[وف]?[بل]?)$")
+_RANGE_OPEN = re.compile(r"(?:^|\s)[وف]?(?P<w>من|بين|ما\s+بين|منذ)\s+(?:(?:عامي|سنتي|الفترة\s+من|الفترة\s+بين)\s+)?$")
+
+
+def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
+    merged: list[Candidate] = []
+    for cand in cands:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and prev.type == cand.type
+            and prev.type in {"DATE", "TIME"}
+            and prev.grain != "range"
+            and cand.grain != "range"
+            and "/" not in prev.value
+            and not prev.value.endswith("REF")
+            and not cand.value.endswith("REF")
+            and _RANGE_SEP.fullmatch(ctx.folded[prev.end : cand.start])
+        ):
+            opener = _RANGE_OPEN.search(ctx.folded, max(0, prev.start - 24), prev.start)
+            between = ctx.folded[prev.end : cand.start].strip()
+            if opener and not (opener.group("w") == "منذ" and between.startswith("و")):
+                merged[-1] = Candidate(
+                    opener.start("w"), cand.end, prev.type, f"{prev.value}/{cand.value}", prev.rule, grain="range"
+                )
+                continue
+        merged.append(cand)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def _anchor(published: dt.date | dt.datetime | str | None) -> dt.date | None:
+    if published is None:
+        return None
+    if isinstance(published, str):
+        published = dt.datetime.fromisoformat(published.replace("Z", "+00:00"))
+    if isinstance(published, dt.datetime):
+        return published.date()
+    return published
+
+
+def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annotation]:
+    """Annotate the temporal expressions in ``text``, resolved against ``published``."""
+    folded, offsets = fold_with_offsets(text)
+    ctx = Context(folded, _anchor(published))
+    candidates: list[Candidate] = []
+    for index, rule in enumerate(RULES):
+        if rule.keywords and not any(k in folded for k in rule.keywords):
+            continue
+        for match in rule.pattern.finditer(folded):
+            cand = rule.resolve(match, ctx)
+            if cand is not None and cand.end > cand.start:
+                cand.rule = index
+                candidates.append(cand)
+    selected = _select(candidates)
+    _attach_modifiers(selected, ctx)
+    selected = _merge_ranges(_select(selected), ctx)
+    return [_to_annotation(c, text, offsets) for c in selected]
+
+
+def _to_annotation(cand: Candidate, text: str, offsets: list[int] | None) -> Annotation:
+    if offsets is None:
+        start, end = cand.start, cand.end
+    else:
+        start, end = offsets[cand.start], offsets[cand.end - 1] + 1
+        while end < len(text) and text[end] in _REMOVED_SET:
+            end += 1
+    ann: Annotation = {"text": text[start:end], "start": start, "end": end, "type": cand.type, "value": cand.value}
+    if cand.mod:
+        ann["mod"] = cand.mod
+    if cand.hijri:
+        ann["hijri"] = cand.hijri
+    return ann
+
+
+# ---------------------------------------------------------------------------------------------
+# date_ranges: DATE values -> calendar periods for Elasticsearch
+# ---------------------------------------------------------------------------------------------
+
+
+def _period_bounds(value: str) -> tuple[dt.date, dt.date] | None:
+    """First and last day of the calendar period a TIMEX3 DATE value denotes (None if unresolvable)."""
+    value = value.split("T")[0] if re.match(r"\d{4}-\d{2}-\d{2}T", value) else value
+    if "X" in value and not re.fullmatch(r"\d{3}X", value):
+        return None
+    if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value):
+        day = _safe_date(*map(int, m.groups()))
+        return (day, day) if day else None
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", value):
+        year, month = map(int, m.groups())
+        if not 1 <= month <= 12:
+            return None
+        return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+    if m := re.fullmatch(r"(\d{4})", value):
+        year = int(value)
+        return (dt.date(year, 1, 1), dt.date(year, 12, 31)) if year >= 1 else None
+    if m := re.fullmatch(r"(\d{4})-W(\d{2})", value):
+        try:
+            monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        except ValueError:
+            return None
+        return monday, monday + dt.timedelta(days=6)
+    if m := re.fullmatch(r"(\d{4})-([HQ])(\d)", value):
+        year, kind, n = int(m.group(1)), m.group(2), int(m.group(3))
+        months = 6 if kind == "H" else 3
+        first = (n - 1) * months + 1
+        last = first + months - 1
+        if last > 12:
+            return None
+        return dt.date(year, first, 1), dt.date(year, last, calendar.monthrange(year, last)[1])
+    if m := re.fullmatch(r"(\d{4})-(SP|SU|FA|WI)", value):
+        year, (first, last) = int(m.group(1)), _SEASON_MONTHS[m.group(2)]
+        last_year = year + 1 if last < first else year
+        return dt.date(year, first, 1), dt.date(last_year, last, calendar.monthrange(last_year, last)[1])
+    if m := re.fullmatch(r"(\d{3})X", value):
+        decade = int(m.group(1)) * 10
+        return (dt.date(decade, 1, 1), dt.date(decade + 9, 12, 31)) if decade >= 1 else None
+    if m := re.fullmatch(r"(\d{2})", value):
+        century = int(value) * 100
+        return (dt.date(century, 1, 1), dt.date(century + 99, 12, 31)) if century >= 1 else None
+    return None
+
+
+def _hijri_bounds(hijri: str) -> tuple[dt.date, dt.date] | None:
+    if "X" in hijri:
+        return None
+    parts = [int(p) for p in hijri.split("-")]
+    if len(parts) == 3:
+        day = _hijri_to_gregorian(*parts)
+        return (day, day) if day else None
+    if len(parts) == 2:
+        return _hijri_month_bounds(parts[0], parts[1])
+    first = _hijri_month_bounds(parts[0], 1)
+    last = _hijri_month_bounds(parts[0], 12)
+    return (first[0], last[1]) if first and last else None
+
+
+def date_ranges(annotations: list[Annotation]) -> list[dict[str, str]]:
+    """Calendar periods ``{gte, lte}`` that the DATE (and dated TIME) annotations denote, deduplicated."""
+    ranges: list[dict[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for ann in annotations:
+        value = str(ann.get("value", ""))
+        if ann.get("type") == "TIME" and not re.match(r"\d{4}-\d{2}-\d{2}T", value):
+            continue
+        if ann.get("type") not in {"DATE", "TIME"} or ann.get("mod") in {"BEFORE", "AFTER"}:
+            continue
+        bounds: tuple[dt.date, dt.date] | None
+        if ann.get("hijri") and "/" not in value:
+            bounds = _hijri_bounds(str(ann["hijri"])) or _period_bounds(value)
+        elif "/" in value:
+            first, _, last = value.partition("/")
+            a, b = _period_bounds(first), _period_bounds(last)
+            bounds = (a[0], b[1]) if a and b and a[0] <= b[1] else None
+        else:
+            bounds = _period_bounds(value)
+        if bounds is None:
+            continue
+        key = (bounds[0].isoformat(), bounds[1].isoformat())
+        if key not in seen:
+            seen.add(key)
+            ranges.append({"gte": key[0], "lte": key[1]})
+    return ranges
