@@ -1,15 +1,17 @@
-# akhbar: `make help` lists the targets.
+# akhbar: Arabic-first news ingestion. `make help` lists the targets.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 ES_PORT ?= 9200
+ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_PORT
 
 .DEFAULT_GOAL := help
+.PHONY: help install es-up es-down es-logs run test test-unit lint clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(BIN)/akhbar: setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,3 +19,33 @@ $(BIN)/akhbar: setup.py pyproject.toml
 	touch $@
 
 install: $(BIN)/akhbar ## Create .venv/ with akhbar installed editable (with test extras)
+
+es-up: ## Start Elasticsearch on 127.0.0.1:$ES_PORT (fetched from Maven Central; idempotent)
+	scripts/es.sh up
+
+es-down: ## Stop the Elasticsearch that es-up started (by pid; idempotent)
+	scripts/es.sh down
+
+es-logs: ## Follow the Elasticsearch log
+	scripts/es.sh logs
+
+run: install es-up ## Ingest the bundled sample into the local Elasticsearch, print the summary and a search
+	$(BIN)/akhbar batch --input samples/seed.txt samples/feed.xml --index akhbar-sample --es-url $(ES_URL)
+	@echo; echo "akhbar search بوتين --index akhbar-sample"
+	$(BIN)/akhbar search بوتين --index akhbar-sample --es-url $(ES_URL) --size 3
+
+test: install es-up ## Install, start Elasticsearch and run every test (unit and integration)
+	AKHBAR_ES_URL=$(ES_URL) $(BIN)/python -m pytest -q
+
+test-unit: install ## Run the tests that need no server
+	$(BIN)/python -m pytest -q -m "not integration"
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean: ## Remove the venv and local state (var/), keeping nothing
+	scripts/es.sh down || true
+	rm -rf $(VENV) var
+
+-include mk/*.mk

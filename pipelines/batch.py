@@ -1,0 +1,99 @@
+"""The batch pipeline: inputs -> clean -> tag -> dedup -> Elasticsearch, with dead letters.
+
+akhbar batch --input PATH|GLOB|URL ... [--index NAME] [--es-url URL] [--config FILE] [beam options]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.options import RunConfig, load_run_config
+from pipelines.summary import RunSummary, summarize
+from transforms.dedup import ExactDedup, NearDedup, load_config
+from transforms.elasticsearch import (
+    WriteDeadLetters,
+    WriteJsonLines,
+    WriteToElasticsearch,
+    ensure_deadletter_index,
+    ensure_index,
+    make_client,
+)
+from transforms.sources import ReadInputs
+from transforms.stages import CleanArticles, TagArticles
+
+log = logging.getLogger(__name__)
+
+
+def build(p: beam.Pipeline, cfg: RunConfig, run_dir: str) -> None:
+    read = p | "ReadInputs" >> ReadInputs(list(cfg.inputs))
+    process_and_index(read["articles"], read["dead"], cfg, run_dir)
+
+
+def process_and_index(
+    articles: beam.PCollection, dead_inputs: beam.PCollection, cfg: RunConfig, run_dir: str
+) -> None:
+    """Everything after the source, shared by the batch and streaming pipelines.
+
+    Every ``dead`` output ends in the dead-letter writer; documents Elasticsearch could not
+    take within the retry budget end in the pending folder.
+    """
+    cleaned = articles | "Clean" >> CleanArticles()
+    tagged = cleaned["articles"] | "Tag" >> TagArticles()
+    exact = tagged["articles"] | "ExactDedup" >> ExactDedup()
+    near = exact["articles"] | "NearDedup" >> NearDedup(cfg.es, load_config(overrides=cfg.dedup))
+    written = near["articles"] | "Index" >> WriteToElasticsearch(cfg.es)
+    _ = written["pending"] | "WritePending" >> WritePending(
+        os.path.join(cfg.pending_dir, cfg.es.alias, run_dir)
+    )
+    dead = (dead_inputs, cleaned["dead"], tagged["dead"], written["dead"]) | "FlattenDead" >> beam.Flatten()
+    _ = dead | "DeadLetters" >> WriteDeadLetters(
+        cfg.es, os.path.join(cfg.deadletter_dir, cfg.es.alias, run_dir)
+    )
+
+
+class WritePending(beam.PTransform):
+    """Documents Elasticsearch could not take within the retry budget, as JSON Lines for ``--resume``."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self.directory = directory
+
+    def expand(self, pending: beam.PCollection) -> beam.PCollection:
+        return (
+            pending
+            | "PendingToJson" >> beam.Map(lambda doc: json.dumps(doc, ensure_ascii=False))
+            | "WritePendingFiles" >> beam.ParDo(WriteJsonLines(self.directory, "pending"))
+        )
+
+
+def prepare(cfg: RunConfig) -> None:
+    """Create the index, alias and dead-letter index before the run (fails fast if unreachable)."""
+    client = make_client(cfg.es)
+    try:
+        ensure_index(client, cfg.es.alias)
+        ensure_deadletter_index(client, cfg.es)
+    finally:
+        client.close()
+
+
+def run(argv: list[str] | None = None) -> RunSummary:
+    options = PipelineOptions(argv)
+    cfg = load_run_config(options)
+    if not cfg.inputs:
+        raise SystemExit("akhbar batch: give at least one --input")
+    prepare(cfg)
+    run_dir = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, cfg, run_dir)
+    result = pipeline.run()
+    result.wait_until_finish()
+    summary = summarize(result)
+    make_client(cfg.es).indices.refresh(index=cfg.es.alias)
+    return summary

@@ -1,0 +1,108 @@
+"""Run-time switches of the akhbar pipelines (one ``PipelineOptions`` subclass) and the run config.
+
+Flags are the CLI contract (``--input``, ``--index``, ``--es-url``, ``--config``); Beam's own
+options (``--runner``, ``--flink_master``...) pass through untouched. Domain settings (batch
+sizes, retry budget, dedup thresholds) come from a YAML file given with ``--config``;
+endpoints and secrets may come from the environment (``AKHBAR_ES_URL``, see
+``transforms.elasticsearch.make_client``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.elasticsearch import EsConfig
+
+DEFAULT_ES_URL = "http://127.0.0.1:9200"
+
+
+class AkhbarOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--input",
+            dest="input",
+            nargs="+",
+            action="extend",
+            default=[],
+            help="Seed text files, JSON Lines article files or RSS/Atom feeds: paths, globs or http(s) URLs.",
+        )
+        parser.add_argument(
+            "--index", default="akhbar", help="Index alias to write to and search (default: akhbar)."
+        )
+        parser.add_argument(
+            "--es-url",
+            "--es_url",
+            dest="es_url",
+            default=None,
+            help=f"Elasticsearch URL (default: $AKHBAR_ES_URL or {DEFAULT_ES_URL}).",
+        )
+        parser.add_argument(
+            "--config", dest="akhbar_config", default=None, help="YAML run config (see config/run.yaml)."
+        )
+        parser.add_argument(
+            "--deadletter-dir",
+            "--deadletter_dir",
+            dest="deadletter_dir",
+            default="var/deadletter",
+            help="Folder for dead-letter JSON Lines files (one sub-folder per run).",
+        )
+        parser.add_argument(
+            "--pending-dir",
+            "--pending_dir",
+            dest="pending_dir",
+            default="var/pending",
+            help="Folder for documents not written because Elasticsearch stayed down (see --resume).",
+        )
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            default=False,
+            help="Also index the documents left in --pending-dir by earlier runs.",
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs besides Beam's own options."""
+
+    es: EsConfig
+    inputs: tuple[str, ...]
+    deadletter_dir: str
+    pending_dir: str
+    resume: bool
+    dedup: dict[str, Any]
+
+
+def es_url(flag: str | None) -> str:
+    return flag or os.environ.get("AKHBAR_ES_URL") or DEFAULT_ES_URL
+
+
+def load_run_config(options: PipelineOptions) -> RunConfig:
+    """Flags over the ``--config`` YAML over defaults; unknown YAML keys are errors."""
+    opts = options.view_as(AkhbarOptions)
+    data: dict[str, Any] = {}
+    if opts.akhbar_config:
+        data = yaml.safe_load(Path(opts.akhbar_config).read_text(encoding="utf-8")) or {}
+        unknown = set(data) - {"elasticsearch", "dedup"}
+        if unknown:
+            raise ValueError(f"{opts.akhbar_config}: unknown sections {sorted(unknown)}")
+    es_section = dict(data.get("elasticsearch") or {})
+    allowed = {f.name for f in fields(EsConfig)} - {"url", "alias"}
+    if unknown_keys := set(es_section) - allowed:
+        raise ValueError(f"elasticsearch: unknown keys {sorted(unknown_keys)}")
+    es = EsConfig(url=es_url(opts.es_url), alias=opts.index, **es_section)
+    return RunConfig(
+        es=es,
+        inputs=tuple(opts.input),
+        deadletter_dir=opts.deadletter_dir,
+        pending_dir=opts.pending_dir,
+        resume=opts.resume,
+        dedup=dict(data.get("dedup") or {}),
+    )

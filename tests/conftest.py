@@ -1,0 +1,40 @@
+"""Shared fixtures: paths to the shared data, and the real Elasticsearch for integration tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SEED = REPO / "samples" / "seed.txt"
+SAMPLE_FEED = REPO / "samples" / "feed.xml"
+
+
+def es_url() -> str:
+    return os.environ.get("AKHBAR_ES_URL", f"http://127.0.0.1:{os.environ.get('ES_PORT', '9200')}")
+
+
+@pytest.fixture(scope="session")
+def es_client() -> Iterator[object]:
+    """The Elasticsearch that `make test` started. Unreachable is a failure, never a skip."""
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(es_url(), request_timeout=30)
+    health = client.cluster.health(wait_for_status="yellow", timeout="30s")
+    assert health["status"] in ("green", "yellow"), f"Elasticsearch at {es_url()} is not healthy: {health}"
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def index_name(es_client: object) -> Iterator[str]:
+    """A unique alias for one test; its indices, template and dead-letter index are removed after."""
+    name = f"akhbar-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    es_client.indices.delete(index=f"{name}*", ignore_unavailable=True, allow_no_indices=True)  # type: ignore[attr-defined]
+    es_client.indices.delete_index_template(name=f"akhbar-{name}", ignore=[404])  # type: ignore[attr-defined]

@@ -1,0 +1,571 @@
+"""The Elasticsearch side of akhbar: index setup, documents, and the idempotent bulk sink.
+
+Data flow: ``Article`` -> ``article_to_document`` (the indexed JSON) -> batches bounded by
+count and bytes -> ``BulkWriter.write`` -> one ``Outcome`` per document:
+
+* ``indexed``   created or updated (a changed article at the same id replaces the old one);
+* ``unchanged`` the same id is already indexed with the same content hash (a re-run);
+* ``rejected``  Elasticsearch refused the document for good (mapping error, too large): dead letter;
+* ``pending``   Elasticsearch stayed unreachable for longer than the retry budget: written
+  where ``akhbar batch --resume`` picks it up (ids are stable, so a replay cannot duplicate).
+
+Connection errors, 429 and 5xx (whole requests and single bulk items) are retried with
+exponential backoff and full jitter until the retry budget is spent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from config import config_path
+from transforms.normalize import FOLD_VERSION, fold
+from transforms.records import Article, DeadLetter
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_CREDENTIALS_IN_URL = re.compile(r"(?<=//)[^/@\s]+@")
+
+
+@dataclass(frozen=True)
+class EsConfig:
+    """Where and how to write. Picklable; secrets are read from the environment by ``make_client``."""
+
+    url: str = "http://127.0.0.1:9200"
+    alias: str = "akhbar"
+    request_timeout: float = 30.0
+    batch_docs: int = 500
+    batch_bytes: int = 5 * 1024 * 1024
+    retry_budget_s: float = 180.0
+    max_doc_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def deadletter_alias(self) -> str:
+        return f"{self.alias}-deadletter"
+
+
+def redact(text: str) -> str:
+    """Remove credentials embedded in URLs (``https://user:pass@host``) from a message."""
+    return _CREDENTIALS_IN_URL.sub("***@", text)
+
+
+def make_client(cfg: EsConfig) -> Any:
+    """An Elasticsearch client; credentials only from the environment or a file.
+
+    ``AKHBAR_ES_API_KEY`` (or ``AKHBAR_ES_API_KEY_FILE``), else ``AKHBAR_ES_USERNAME`` with
+    ``AKHBAR_ES_PASSWORD`` (or ``AKHBAR_ES_PASSWORD_FILE``); ``AKHBAR_ES_CA_CERTS`` for a private
+    CA. TLS certificates are verified for https URLs unless ``AKHBAR_ES_VERIFY_CERTS=false``.
+    """
+    from elasticsearch import Elasticsearch
+
+    def secret(name: str) -> str | None:
+        if os.environ.get(name):
+            return os.environ[name]
+        path = os.environ.get(f"{name}_FILE")
+        return Path(path).read_text().strip() if path else None
+
+    kwargs: dict[str, Any] = {"request_timeout": cfg.request_timeout, "max_retries": 0}
+    if api_key := secret("AKHBAR_ES_API_KEY"):
+        kwargs["api_key"] = api_key
+    elif (user := os.environ.get("AKHBAR_ES_USERNAME")) and (password := secret("AKHBAR_ES_PASSWORD")):
+        kwargs["basic_auth"] = (user, password)
+    if cfg.url.startswith("https"):
+        kwargs["verify_certs"] = os.environ.get("AKHBAR_ES_VERIFY_CERTS", "true").lower() != "false"
+        if ca := os.environ.get("AKHBAR_ES_CA_CERTS"):
+            kwargs["ca_certs"] = ca
+    return Elasticsearch(cfg.url, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Index setup
+
+
+def load_template() -> dict[str, Any]:
+    return json.loads(config_path("index_template.json").read_text(encoding="utf-8"))
+
+
+def load_mapping(name: str) -> dict[str, Any]:
+    mapping = json.loads(config_path(name).read_text(encoding="utf-8"))
+    mapping.pop("_comment", None)
+    return mapping
+
+
+def has_analyzer(client: Any, analyzer: str) -> bool:
+    from elasticsearch import BadRequestError
+
+    try:
+        client.indices.analyze(analyzer=analyzer, text="اختبار")
+    except BadRequestError:
+        return False
+    return True
+
+
+def ensure_index(client: Any, alias: str) -> str:
+    """Create (idempotently) the template, the versioned index and the alias; return the index name.
+
+    The display fields (``title``, ``body``) use the ``arabic`` analyzer when the server has it
+    (full distributions); the core-only distribution falls back to ``standard``. The folded
+    search fields work the same everywhere because folding happens in akhbar, not in the server.
+    """
+    spec = load_template()
+    index = f"{alias}-v{spec['mapping_version']}"
+    if client.indices.exists_alias(name=alias):
+        return next(iter(client.indices.get_alias(name=alias)))
+    display = "arabic" if has_analyzer(client, "arabic") else "standard"
+    if display == "standard":
+        log.warning(
+            "Elasticsearch has no 'arabic' analyzer (core-only distribution): title/body use 'standard'; "
+            "search still folds Arabic through the folded.* fields"
+        )
+    template = spec["template"]
+    template["settings"]["analysis"]["analyzer"]["akhbar_display"] = {"type": display}
+    client.indices.put_index_template(
+        name=f"akhbar-{alias}",
+        index_patterns=[f"{alias}-v*"],
+        template=template,
+        priority=200,
+        meta={"description": "akhbar articles", "mapping_version": spec["mapping_version"]},
+    )
+    from elasticsearch import BadRequestError
+
+    try:
+        client.indices.create(index=index, aliases={alias: {"is_write_index": True}})
+    except BadRequestError as err:  # another worker created it first
+        if "resource_already_exists" not in str(err):
+            raise
+    return index
+
+
+def ensure_deadletter_index(client: Any, cfg: EsConfig) -> None:
+    from elasticsearch import BadRequestError
+
+    name = cfg.deadletter_alias
+    if client.indices.exists(index=name):
+        return
+    try:
+        client.indices.create(
+            index=name,
+            settings={"number_of_shards": 1, "number_of_replicas": 0},
+            mappings=load_mapping("deadletter_mapping.json"),
+        )
+    except BadRequestError as err:
+        if "resource_already_exists" not in str(err):
+            raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def article_to_document(article: Article) -> dict[str, Any]:
+    """The JSON indexed for ``article`` (``_id`` is ``article.id``)."""
+    return {
+        "title": article.title,
+        "body": article.body,
+        "captions": list(article.captions),
+        "folded": {"title": fold(article.title), "body": fold(article.body), "version": FOLD_VERSION},
+        "url": article.url,
+        "guid": article.guid,
+        "source": article.source,
+        "category": article.category,
+        "language": article.language,
+        "origin": article.origin,
+        "published_at": article.published_at,
+        "fetched_at": article.fetched_at,
+        "date_source": article.date_source,
+        "notes": list(article.notes),
+        "dates": list(article.dates),
+        "date_range": list(article.facets.get("date_range", [])),
+        "entities": {
+            "persons": list(article.facets.get("persons", [])),
+            "organizations": list(article.facets.get("organizations", [])),
+            "locations": list(article.facets.get("locations", [])),
+            "misc": list(article.facets.get("misc", [])),
+            "mentions": list(article.entities),
+        },
+        "countries_mentioned": list(article.facets.get("countries_mentioned", [])),
+        "dedup": {"content_hash": article.content_hash, **article.dedup},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The bulk writer (plain Python; the DoFn below only adapts it)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    doc_id: str
+    status: str  # indexed | unchanged | rejected | pending
+    detail: str = ""
+    document: dict[str, Any] | None = None  # kept for rejected/pending, to write it out
+
+
+@dataclass
+class RetryClock:
+    """Backoff with full jitter, bounded by a total budget per outage (shared by all batches of a worker)."""
+
+    budget_s: float
+    base_s: float = 0.5
+    cap_s: float = 10.0
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], float] = time.monotonic
+    outage_started: float | None = None
+    attempts: int = 0
+    retries: int = 0
+    waited_s: float = 0.0
+
+    def failed(self) -> bool:
+        """Record a failure; sleep and return True to retry, or False when the budget is spent."""
+        now = self.now()
+        if self.outage_started is None:
+            self.outage_started = now
+        if now - self.outage_started >= self.budget_s:
+            return False
+        delay = random.uniform(0, min(self.cap_s, self.base_s * 2**self.attempts))
+        delay = min(delay, self.budget_s - (now - self.outage_started))
+        self.attempts += 1
+        self.retries += 1
+        self.waited_s += delay
+        self.sleep(delay)
+        return True
+
+    def succeeded(self) -> None:
+        self.outage_started = None
+        self.attempts = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.outage_started is not None and self.now() - self.outage_started >= self.budget_s
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elastic_transport import ConnectionTimeout
+
+    return (TransportConnectionError, ConnectionTimeout)
+
+
+def _status_of(err: BaseException) -> int | None:
+    return getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", None)
+
+
+@dataclass
+class BulkWriter:
+    """Writes documents with per-document outcomes, retries and a byte bound per request."""
+
+    client: Any
+    cfg: EsConfig
+    clock: RetryClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = RetryClock(self.cfg.retry_budget_s)
+
+    def write(self, docs: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        sized = []
+        for doc_id, source in docs:
+            body = json.dumps(source, ensure_ascii=False)
+            if len(body.encode()) > self.cfg.max_doc_bytes:
+                outcomes.append(Outcome(doc_id, "rejected", "document larger than max_doc_bytes", source))
+            else:
+                sized.append((doc_id, source, len(body.encode())))
+        for chunk in _chunks_by_bytes(sized, self.cfg.batch_bytes):
+            outcomes.extend(self._write_chunk([(doc_id, source) for doc_id, source, _ in chunk]))
+        return outcomes
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run one request, retrying transient failures; None when the retry budget is spent."""
+        transient = _transient_errors()
+        from elasticsearch import ApiError
+
+        while True:
+            if self.clock.exhausted:
+                # Still down: try once without waiting, so a recovered server is noticed.
+                try:
+                    result = fn()
+                except transient:
+                    return None
+                except ApiError as err:
+                    if _status_of(err) in RETRYABLE_STATUS:
+                        return None
+                    raise
+                self.clock.succeeded()
+                return result
+            try:
+                result = fn()
+            except transient as err:
+                log.warning("Elasticsearch unreachable (%s); retrying", redact(type(err).__name__))
+                if not self.clock.failed():
+                    return None
+                continue
+            except ApiError as err:
+                if _status_of(err) in RETRYABLE_STATUS and self.clock.failed():
+                    continue
+                if _status_of(err) in RETRYABLE_STATUS:
+                    return None
+                raise
+            self.clock.succeeded()
+            return result
+
+    def _write_chunk(self, docs: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        hashes = self._existing_hashes([doc_id for doc_id, _ in docs])
+        if hashes is None:
+            return [
+                Outcome(doc_id, "pending", "Elasticsearch unreachable", source) for doc_id, source in docs
+            ]
+        todo = []
+        for doc_id, source in docs:
+            new_hash = source.get("dedup", {}).get("content_hash")
+            if new_hash and hashes.get(doc_id) == new_hash:
+                outcomes.append(Outcome(doc_id, "unchanged", "already indexed with the same content"))
+            else:
+                todo.append((doc_id, source))
+        while todo:
+            now = datetime.now(UTC).isoformat()
+            operations: list[dict[str, Any]] = []
+            for doc_id, source in todo:
+                operations.append({"index": {"_index": self.cfg.alias, "_id": doc_id}})
+                operations.append({**source, "indexed_at": now})
+            response = self._call(lambda ops=operations: self.client.bulk(operations=ops))
+            if response is None:
+                outcomes.extend(
+                    Outcome(doc_id, "pending", "Elasticsearch unreachable", src) for doc_id, src in todo
+                )
+                return outcomes
+            retry = []
+            for (doc_id, source), item in zip(todo, response["items"], strict=True):
+                result = item["index"]
+                status = result.get("status", 500)
+                if status in (200, 201):
+                    outcomes.append(Outcome(doc_id, "indexed", result.get("result", "")))
+                elif status in RETRYABLE_STATUS:
+                    retry.append((doc_id, source))
+                else:
+                    error = result.get("error", {})
+                    detail = f"{status} {error.get('type', '')}: {error.get('reason', '')}"
+                    outcomes.append(Outcome(doc_id, "rejected", redact(detail), source))
+            if retry and not self.clock.failed():
+                outcomes.extend(
+                    Outcome(doc_id, "pending", "item-level retries exhausted", s) for doc_id, s in retry
+                )
+                return outcomes
+            todo = retry
+        return outcomes
+
+    def _existing_hashes(self, ids: list[str]) -> dict[str, str] | None:
+        from elasticsearch import NotFoundError
+
+        def fetch() -> Any:
+            try:
+                return self.client.mget(index=self.cfg.alias, ids=ids, source_includes=["dedup.content_hash"])
+            except NotFoundError:
+                return {"docs": []}
+
+        response = self._call(fetch)
+        if response is None:
+            return None
+        return {
+            doc["_id"]: doc["_source"].get("dedup", {}).get("content_hash")
+            for doc in response["docs"]
+            if doc.get("found")
+        }
+
+
+def _chunks_by_bytes(
+    items: list[tuple[str, dict[str, Any], int]], max_bytes: int
+) -> Iterator[list[tuple[str, dict[str, Any], int]]]:
+    chunk: list[tuple[str, dict[str, Any], int]] = []
+    size = 0
+    for item in items:
+        if chunk and size + item[2] > max_bytes:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item[2]
+    if chunk:
+        yield chunk
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam
+
+
+class _IndexBatches(beam.DoFn):
+    """Adapts ``BulkWriter`` to Beam: one client per worker, outcomes to tagged outputs."""
+
+    def __init__(self, cfg: EsConfig) -> None:
+        self.cfg = cfg
+        self.counters = {
+            status: Metrics.counter("akhbar", f"sink_{status}")
+            for status in ("indexed", "unchanged", "rejected", "pending")
+        }
+        self.retries = Metrics.counter("akhbar", "sink_retries")
+
+    def setup(self) -> None:
+        self.client = make_client(self.cfg)
+        self.writer = BulkWriter(self.client, self.cfg)
+
+    def process(self, batch: list[Article]) -> Iterator[Any]:
+        retries_before = self.writer.clock.retries
+        by_id = {article.id: article for article in batch}
+        outcomes = self.writer.write([(a.id, article_to_document(a)) for a in batch])
+        self.retries.inc(self.writer.clock.retries - retries_before)
+        for outcome in outcomes:
+            self.counters[outcome.status].inc()
+            if outcome.status == "rejected":
+                article = by_id[outcome.doc_id]
+                yield beam.pvalue.TaggedOutput(
+                    "dead",
+                    DeadLetter(
+                        step="index",
+                        origin=article.origin,
+                        error=outcome.detail,
+                        element=json.dumps(outcome.document, ensure_ascii=False)[:100_000],
+                        article_id=outcome.doc_id,
+                    ),
+                )
+            elif outcome.status == "pending":
+                yield beam.pvalue.TaggedOutput(
+                    "pending", {"_id": outcome.doc_id, "_source": outcome.document}
+                )
+            else:
+                yield outcome
+
+    def teardown(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
+
+class WriteToElasticsearch(beam.PTransform):
+    """Articles -> Elasticsearch. Outputs ``outcomes`` (indexed/unchanged), ``dead`` and ``pending``."""
+
+    def __init__(self, cfg: EsConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        written = (
+            articles
+            | "BatchArticles" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.cfg.batch_docs)
+            | "BulkIndex"
+            >> beam.ParDo(_IndexBatches(self.cfg)).with_outputs("dead", "pending", main="outcomes")
+        )
+        return {"outcomes": written.outcomes, "dead": written.dead, "pending": written.pending}
+
+
+def deadletter_to_json(dead: DeadLetter) -> str:
+    return json.dumps(
+        {
+            "step": dead.step,
+            "origin": redact(dead.origin),
+            "error": redact(dead.error),
+            "reason": redact(dead.error).split(":", 1)[0][:200],
+            "element": redact(dead.element),
+            "article_id": dead.article_id,
+            "at": datetime.now(UTC).isoformat(),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _count_dead(dead: DeadLetter) -> DeadLetter:
+    """Every dead letter of the run passes here once: the summary reads these counters."""
+    Metrics.counter("akhbar", "dead").inc()
+    Metrics.counter("akhbar", f"dead_{dead.step}").inc()
+    return dead
+
+
+class _IndexDeadLetters(beam.DoFn):
+    """Best effort copy of dead letters into ``<alias>-deadletter`` (the JSON Lines file is the record)."""
+
+    def __init__(self, cfg: EsConfig) -> None:
+        self.cfg = cfg
+
+    def setup(self) -> None:
+        self.client = make_client(self.cfg)
+        self.writer = BulkWriter(
+            self.client, EsConfig(**{**self.cfg.__dict__, "alias": self.cfg.deadletter_alias})
+        )
+
+    def process(self, batch: list[str]) -> Iterable[None]:
+        import hashlib
+
+        docs = [(hashlib.sha1(line.encode()).hexdigest(), json.loads(line)) for line in batch]
+        for outcome in self.writer.write(docs):
+            if outcome.status in ("rejected", "pending"):
+                log.error("dead letter not copied to %s: %s", self.cfg.deadletter_alias, outcome.detail)
+        return []
+
+    def teardown(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
+
+class WriteJsonLines(beam.DoFn):
+    """Appends text lines to one new file per bundle under ``directory`` (any Beam filesystem).
+
+    Unlike ``WriteToText`` it works the same in batch and streaming, and a file is complete as
+    soon as its bundle is: nothing waits for the end of the run.
+    """
+
+    def __init__(self, directory: str, prefix: str) -> None:
+        self.directory = directory
+        self.prefix = prefix
+
+    def start_bundle(self) -> None:
+        self.handle: Any = None
+
+    def process(self, line: str) -> None:
+        if self.handle is None:
+            import uuid
+
+            from apache_beam.io.filesystems import FileSystems
+
+            if "://" not in self.directory:
+                os.makedirs(self.directory, exist_ok=True)
+            path = FileSystems.join(self.directory, f"{self.prefix}-{uuid.uuid4().hex}.jsonl")
+            self.handle = FileSystems.create(path, mime_type="application/x-ndjson")
+        self.handle.write(line.encode("utf-8") + b"\n")
+
+    def finish_bundle(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+class WriteDeadLetters(beam.PTransform):
+    """DeadLetters -> JSON Lines files under ``directory`` and the ``<alias>-deadletter`` index."""
+
+    def __init__(self, cfg: EsConfig, directory: str) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.directory = directory
+
+    def expand(self, dead: beam.PCollection) -> beam.PCollection:
+        lines = (
+            dead
+            | "CountDeadLetters" >> beam.Map(_count_dead)
+            | "DeadLetterToJson" >> beam.Map(deadletter_to_json)
+        )
+        _ = lines | "WriteDeadLetterFiles" >> beam.ParDo(WriteJsonLines(self.directory, "deadletter"))
+        return (
+            lines
+            | "BatchDeadLetters" >> beam.BatchElements(min_batch_size=1, max_batch_size=200)
+            | "IndexDeadLetters" >> beam.ParDo(_IndexDeadLetters(self.cfg))
+        )
