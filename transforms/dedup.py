@@ -44,6 +44,7 @@ CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "dedup.yaml"
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
 _MAX_HASH32 = np.uint32(0xFFFFFFFF)
 _TOKEN = re.compile(r"\w+")
+MEASURES = frozenset({"jaccard", "containment"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class DedupConfig:
     bands: int = 32
     rows: int = 4
     threshold: float = 0.5
+    measure: str = "jaccard"  # "jaccard" or "containment" (of the smaller text in the larger)
     min_tokens: int = 20
     drop_near_duplicates: bool = False
     lookup_batch_size: int = 64
@@ -69,6 +71,8 @@ class DedupConfig:
             raise ValueError("dedup config: bands * rows must not exceed num_perm")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("dedup config: threshold must be in (0, 1]")
+        if self.measure not in MEASURES:
+            raise ValueError(f"dedup config: measure must be one of {sorted(MEASURES)}")
         if self.min_tokens < 0:
             raise ValueError("dedup config: min_tokens must not be negative")
 
@@ -80,7 +84,7 @@ def load_config(path: str | Path = CONFIG_PATH) -> DedupConfig:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ValueError(f"dedup config {path}: unknown keys {unknown}")
-    casts = {"int": int, "float": float, "bool": bool}
+    casts = {"int": int, "float": float, "bool": bool, "str": str}
     values: dict[str, Any] = {}
     for name, value in raw.items():
         cast = casts[str(known[name])]
@@ -175,17 +179,42 @@ def band_keys(signature: np.ndarray, config: DedupConfig = DedupConfig()) -> lis
     return keys
 
 
-def encode_signature(signature: np.ndarray) -> str:
-    """Compact text form for ``dedup.minhash``: base64 of little-endian uint32 values."""
-    return base64.b64encode(signature.astype("<u4").tobytes()).decode("ascii")
+def estimated_containment(sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int) -> float:
+    """Estimated share of the smaller shingle set found in the larger one.
+
+    From the Jaccard estimate J and the set sizes: |A & B| = J (|A| + |B|) / (1 + J).
+    """
+    if min(size_a, size_b) <= 0:
+        return 0.0
+    jaccard = estimated_similarity(sig_a, sig_b)
+    return min(1.0, jaccard * (size_a + size_b) / ((1.0 + jaccard) * min(size_a, size_b)))
 
 
-def decode_signature(encoded: str, num_perm: int = 128) -> np.ndarray:
-    """Inverse of ``encode_signature``; raises ValueError on a malformed or foreign value."""
-    raw = base64.b64decode(encoded.encode("ascii"), validate=True)
+def pair_similarity(
+    sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int, measure: str = "jaccard"
+) -> float:
+    """The similarity ``config.measure`` names, compared against ``config.threshold``."""
+    if measure == "containment":
+        return estimated_containment(sig_a, size_a, sig_b, size_b)
+    return estimated_similarity(sig_a, sig_b)
+
+
+def encode_signature(signature: np.ndarray, size: int) -> str:
+    """Compact text form for ``dedup.minhash``: ``"{shingle count}:{base64 of little-endian
+    uint32 values}"`` (684 base64 characters for 128 permutations)."""
+    return f"{size}:" + base64.b64encode(signature.astype("<u4").tobytes()).decode("ascii")
+
+
+def decode_signature(encoded: str, num_perm: int = 128) -> tuple[np.ndarray, int]:
+    """Inverse of ``encode_signature``: ``(signature, shingle count)``; raises ValueError on a
+    malformed or foreign value."""
+    size_text, separator, payload = encoded.partition(":")
+    if not separator or not size_text.isdigit():
+        raise ValueError("signature lacks its shingle count")
+    raw = base64.b64decode(payload.encode("ascii"), validate=True)
     if len(raw) != 4 * num_perm:
         raise ValueError(f"signature has {len(raw) // 4} values, expected {num_perm}")
-    return np.frombuffer(raw, dtype="<u4").astype(np.uint32)
+    return np.frombuffer(raw, dtype="<u4").astype(np.uint32), int(size_text)
 
 
 @dataclass(frozen=True)
@@ -194,6 +223,7 @@ class Fingerprint:
 
     content_hash: str
     signature: np.ndarray | None  # None: fewer than min_tokens tokens
+    size: int  # number of distinct shingles (for the containment estimate)
     bands: tuple[str, ...]
 
 
@@ -202,9 +232,60 @@ def fingerprint(title: str, body: str, config: DedupConfig = DedupConfig()) -> F
     digest = content_hash(title, body)
     folded = fold(body or "") or fold(title or "")
     if len(_TOKEN.findall(folded)) < max(config.min_tokens, 1):
-        return Fingerprint(digest, None, ())
-    signature = minhash_signature(shingles(folded, config.shingle_size), config.num_perm, config.seed)
-    return Fingerprint(digest, signature, tuple(band_keys(signature, config)))
+        return Fingerprint(digest, None, 0, ())
+    shingle_set = shingles(folded, config.shingle_size)
+    signature = minhash_signature(shingle_set, config.num_perm, config.seed)
+    return Fingerprint(digest, signature, len(shingle_set), tuple(band_keys(signature, config)))
+
+
+def verify_band_group(
+    members: Sequence[tuple[str, np.ndarray, int]], config: DedupConfig = DedupConfig()
+) -> list[tuple[str, str, float]]:
+    """Verified pairs ``(id_a, id_b, similarity)`` (id_a < id_b) among articles sharing a band key.
+
+    ``members`` are ``(id, signature, shingle count)``. All pairs are compared at once with
+    numpy; a group is as large as the number of articles sharing that band, which at news
+    scale is the size of a reprint cluster.
+    """
+    unique = {article_id: (signature, size) for article_id, signature, size in members}
+    if len(unique) < 2:
+        return []
+    ids = sorted(unique)
+    signatures = np.stack([unique[article_id][0] for article_id in ids])
+    sizes = np.array([unique[article_id][1] for article_id in ids], dtype=np.float64)
+    agree = (signatures[:, None, :] == signatures[None, :, :]).mean(axis=2)
+    if config.measure == "containment":
+        smaller = np.minimum(sizes[:, None], sizes[None, :])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.where(
+                smaller > 0, agree * (sizes[:, None] + sizes[None, :]) / ((1.0 + agree) * smaller), 0.0
+            )
+        scores = np.minimum(scores, 1.0)
+    else:
+        scores = agree
+    first, second = np.nonzero(np.triu(scores >= config.threshold, k=1))
+    return [(ids[i], ids[j], round(float(scores[i, j]), 4)) for i, j in zip(first, second, strict=True)]
+
+
+def near_duplicate_pairs(
+    fingerprints: Mapping[str, Fingerprint], config: DedupConfig = DedupConfig()
+) -> dict[tuple[str, str], float]:
+    """In-memory LSH: group ids by band key, verify each group, keep each pair once.
+
+    The Beam composite does the same with a GroupByKey; this is for evaluation and tests.
+    """
+    band_to_members: dict[str, list[tuple[str, np.ndarray, int]]] = {}
+    for article_id, fp in fingerprints.items():
+        if fp.signature is None:
+            continue
+        for key in fp.bands:
+            band_to_members.setdefault(key, []).append((article_id, fp.signature, fp.size))
+    pairs: dict[tuple[str, str], float] = {}
+    for members in band_to_members.values():
+        if len(members) > 1:
+            for id_a, id_b, score in verify_band_group(members, config):
+                pairs[(id_a, id_b)] = score
+    return pairs
 
 
 # --- clustering ---------------------------------------------------------------------------
