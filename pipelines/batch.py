@@ -12,12 +12,14 @@ import time
 import uuid
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import RunConfig, load_run_config
 from pipelines.summary import RunSummary, summarize
 from transforms.dedup import ExactDedup, NearDedup, load_config
 from transforms.elasticsearch import (
+    ReadPending,
     WriteDeadLetters,
     WriteJsonLines,
     WriteToElasticsearch,
@@ -31,13 +33,18 @@ from transforms.stages import CleanArticles, TagArticles
 log = logging.getLogger(__name__)
 
 
-def build(p: beam.Pipeline, cfg: RunConfig, run_dir: str) -> None:
+def build(p: beam.Pipeline, cfg: RunConfig, run_dir: str, pending_files: list[str]) -> None:
     read = p | "ReadInputs" >> ReadInputs(list(cfg.inputs))
-    process_and_index(read["articles"], read["dead"], cfg, run_dir)
+    resumed = p | "ReadPending" >> ReadPending(pending_files) if pending_files else None
+    process_and_index(read["articles"], read["dead"], cfg, run_dir, resumed)
 
 
 def process_and_index(
-    articles: beam.PCollection, dead_inputs: beam.PCollection, cfg: RunConfig, run_dir: str
+    articles: beam.PCollection,
+    dead_inputs: beam.PCollection,
+    cfg: RunConfig,
+    run_dir: str,
+    resumed: beam.PCollection | None = None,
 ) -> None:
     """Everything after the source, shared by the batch and streaming pipelines.
 
@@ -48,14 +55,10 @@ def process_and_index(
     tagged = cleaned["articles"] | "Tag" >> TagArticles()
     exact = tagged["articles"] | "ExactDedup" >> ExactDedup()
     near = exact["articles"] | "NearDedup" >> NearDedup(cfg.es, load_config(overrides=cfg.dedup))
-    written = near["articles"] | "Index" >> WriteToElasticsearch(cfg.es)
-    _ = written["pending"] | "WritePending" >> WritePending(
-        os.path.join(cfg.pending_dir, cfg.es.alias, run_dir)
-    )
+    written = near["articles"] | "Index" >> WriteToElasticsearch(cfg.es, resumed)
+    _ = written["pending"] | "WritePending" >> WritePending(os.path.join(cfg.pending_dir, cfg.es.alias, run_dir))
     dead = (dead_inputs, cleaned["dead"], tagged["dead"], written["dead"]) | "FlattenDead" >> beam.Flatten()
-    _ = dead | "DeadLetters" >> WriteDeadLetters(
-        cfg.es, os.path.join(cfg.deadletter_dir, cfg.es.alias, run_dir)
-    )
+    _ = dead | "DeadLetters" >> WriteDeadLetters(cfg.es, os.path.join(cfg.deadletter_dir, cfg.es.alias, run_dir))
 
 
 class WritePending(beam.PTransform):
@@ -83,17 +86,30 @@ def prepare(cfg: RunConfig) -> None:
         client.close()
 
 
+def pending_files(cfg: RunConfig) -> list[str]:
+    """Pending documents left by earlier runs into the same alias (read with ``--resume``)."""
+    matches = FileSystems.match([os.path.join(cfg.pending_dir, cfg.es.alias, "*", "pending-*.jsonl")])[0]
+    return sorted(m.path for m in matches.metadata_list)
+
+
 def run(argv: list[str] | None = None) -> RunSummary:
     options = PipelineOptions(argv)
     cfg = load_run_config(options)
-    if not cfg.inputs:
-        raise SystemExit("akhbar batch: give at least one --input")
+    resume = pending_files(cfg) if cfg.resume else []
+    if not cfg.inputs and not resume:
+        raise SystemExit("akhbar batch: give at least one --input (or --resume with pending documents)")
     prepare(cfg)
     run_dir = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, cfg, run_dir)
+    build(pipeline, cfg, run_dir, resume)
     result = pipeline.run()
     result.wait_until_finish()
     summary = summarize(result)
-    make_client(cfg.es).indices.refresh(index=cfg.es.alias)
+    if resume and summary.ok:
+        FileSystems.delete(resume)  # replayed: ids are stable, so nothing was indexed twice
+    client = make_client(cfg.es)
+    try:
+        client.indices.refresh(index=cfg.es.alias)
+    finally:
+        client.close()
     return summary

@@ -57,9 +57,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     client = make_client(EsConfig(url=es_url(args.es_url), alias=args.index))
     try:
-        hits = search(
-            client, args.index, " ".join(args.query), size=args.size, hide_near_duplicates=args.unique
-        )
+        hits = search(client, args.index, " ".join(args.query), size=args.size, hide_near_duplicates=args.unique)
     finally:
         client.close()
     print(format_hits(hits))
@@ -69,9 +67,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(
-        prog="akhbar", description="Arabic-first news ingestion into Elasticsearch."
-    )
+    parser = argparse.ArgumentParser(prog="akhbar", description="Arabic-first news ingestion into Elasticsearch.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "batch", help="ingest inputs once (Beam batch pipeline); see `akhbar batch --help`", add_help=False
@@ -101,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(flag in ("-h", "--help") for flag in argv[1:]):
             from pipelines.options import AkhbarOptions
 
-            batch_parser = argparse.ArgumentParser(
-                prog="akhbar batch", epilog="Beam pipeline options pass through."
-            )
+            batch_parser = argparse.ArgumentParser(prog="akhbar batch", epilog="Beam pipeline options pass through.")
             AkhbarOptions._add_argparse_args(batch_parser)
             batch_parser.print_help()
             return 0

@@ -33,9 +33,7 @@ class AkhbarOptions(PipelineOptions):
             default=[],
             help="Seed text files, JSON Lines article files or RSS/Atom feeds: paths, globs or http(s) URLs.",
         )
-        parser.add_argument(
-            "--index", default="akhbar", help="Index alias to write to and search (default: akhbar)."
-        )
+        parser.add_argument("--index", default="akhbar", help="Index alias to write to and search (default: akhbar).")
         parser.add_argument(
             "--es-url",
             "--es_url",

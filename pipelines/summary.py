@@ -24,7 +24,8 @@ class RunSummary:
 
     @property
     def read(self) -> int:
-        return self.get("read") + sum(self.get(f"dead_{step}") for step in INPUT_LEVEL_STEPS)
+        input_level = sum(self.get(f"dead_{step}") for step in INPUT_LEVEL_STEPS)
+        return self.get("read") + self.get("read_pending") + input_level
 
     @property
     def indexed(self) -> int:
@@ -51,26 +52,26 @@ class RunSummary:
         return self.balanced and self.pending == 0
 
     def dead_by_step(self) -> dict[str, int]:
-        return {
-            k.removeprefix("dead_"): v
-            for k, v in sorted(self.counters.items())
-            if k.startswith("dead_") and v
-        }
+        return {k.removeprefix("dead_"): v for k, v in sorted(self.counters.items()) if k.startswith("dead_") and v}
 
     def line(self) -> str:
         verdict = "OK" if self.balanced else "MISMATCH"
-        text = (
-            f"read={self.read} indexed={self.indexed} duplicates={self.duplicates} dead-lettered={self.dead}"
-        )
+        text = f"read={self.read} indexed={self.indexed} duplicates={self.duplicates} dead-lettered={self.dead}"
         if self.pending:
             text += f" pending={self.pending}"
         relation = "=" if self.balanced else "!="
         terms = "indexed + duplicates + dead-lettered" + (" + pending" if self.pending else "")
         return f"{text} [{verdict}: read {relation} {terms}]"
 
+    def _read_detail(self) -> str:
+        detail = f"{self.get('read')} articles from {self.get('inputs')} inputs"
+        if self.get("read_pending"):
+            detail += f", {self.get('read_pending')} pending documents resumed"
+        return detail
+
     def render(self) -> str:
         rows = [
-            ("read", self.read, f"{self.get('read')} articles from {self.get('inputs')} inputs"),
+            ("read", self.read, self._read_detail()),
             (
                 "indexed",
                 self.indexed,
@@ -90,8 +91,7 @@ class RunSummary:
         ]
         if self.pending:
             rows.append(("pending", self.pending, "Elasticsearch unreachable: re-run with --resume"))
-        if self.get("sink_retries"):
-            rows.append(("retries", self.get("sink_retries"), "bulk requests or items retried"))
+        rows.append(("retries", self.get("sink_retries"), "Elasticsearch requests or items retried"))
         width = max(len(name) for name, _, _ in rows)
         lines = [f"  {name:<{width}}  {value:>7}  {detail}" for name, value, detail in rows]
         return "\n".join(["akhbar run summary", *lines, self.line()])

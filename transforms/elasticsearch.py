@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -324,9 +324,7 @@ class BulkWriter:
         outcomes: list[Outcome] = []
         hashes = self._existing_hashes([doc_id for doc_id, _ in docs])
         if hashes is None:
-            return [
-                Outcome(doc_id, "pending", "Elasticsearch unreachable", source) for doc_id, source in docs
-            ]
+            return [Outcome(doc_id, "pending", "Elasticsearch unreachable", source) for doc_id, source in docs]
         todo = []
         for doc_id, source in docs:
             new_hash = source.get("dedup", {}).get("content_hash")
@@ -342,9 +340,7 @@ class BulkWriter:
                 operations.append({**source, "indexed_at": now})
             response = self._call(lambda ops=operations: self.client.bulk(operations=ops))
             if response is None:
-                outcomes.extend(
-                    Outcome(doc_id, "pending", "Elasticsearch unreachable", src) for doc_id, src in todo
-                )
+                outcomes.extend(Outcome(doc_id, "pending", "Elasticsearch unreachable", src) for doc_id, src in todo)
                 return outcomes
             retry = []
             for (doc_id, source), item in zip(todo, response["items"], strict=True):
@@ -359,9 +355,7 @@ class BulkWriter:
                     detail = f"{status} {error.get('type', '')}: {error.get('reason', '')}"
                     outcomes.append(Outcome(doc_id, "rejected", redact(detail), source))
             if retry and not self.clock.failed():
-                outcomes.extend(
-                    Outcome(doc_id, "pending", "item-level retries exhausted", s) for doc_id, s in retry
-                )
+                outcomes.extend(Outcome(doc_id, "pending", "item-level retries exhausted", s) for doc_id, s in retry)
                 return outcomes
             todo = retry
         return outcomes
@@ -404,6 +398,18 @@ def _chunks_by_bytes(
 # Beam
 
 
+class IndexRequest(NamedTuple):
+    """One document to write: its ``_id``, its JSON and where it came from (for dead letters)."""
+
+    doc_id: str
+    document: dict[str, Any]
+    origin: str
+
+
+def to_request(article: Article) -> IndexRequest:
+    return IndexRequest(article.id, article_to_document(article), article.origin)
+
+
 class _IndexBatches(beam.DoFn):
     """Adapts ``BulkWriter`` to Beam: one client per worker, outcomes to tagged outputs."""
 
@@ -419,20 +425,19 @@ class _IndexBatches(beam.DoFn):
         self.client = make_client(self.cfg)
         self.writer = BulkWriter(self.client, self.cfg)
 
-    def process(self, batch: list[Article]) -> Iterator[Any]:
+    def process(self, batch: list[IndexRequest]) -> Iterator[Any]:
         retries_before = self.writer.clock.retries
-        by_id = {article.id: article for article in batch}
-        outcomes = self.writer.write([(a.id, article_to_document(a)) for a in batch])
+        origins = {request.doc_id: request.origin for request in batch}
+        outcomes = self.writer.write([(request.doc_id, request.document) for request in batch])
         self.retries.inc(self.writer.clock.retries - retries_before)
         for outcome in outcomes:
             self.counters[outcome.status].inc()
             if outcome.status == "rejected":
-                article = by_id[outcome.doc_id]
                 yield beam.pvalue.TaggedOutput(
                     "dead",
                     DeadLetter(
                         step="index",
-                        origin=article.origin,
+                        origin=origins[outcome.doc_id],
                         error=outcome.detail,
                         element=json.dumps(outcome.document, ensure_ascii=False)[:100_000],
                         article_id=outcome.doc_id,
@@ -440,7 +445,7 @@ class _IndexBatches(beam.DoFn):
                 )
             elif outcome.status == "pending":
                 yield beam.pvalue.TaggedOutput(
-                    "pending", {"_id": outcome.doc_id, "_source": outcome.document}
+                    "pending", {"_id": outcome.doc_id, "_source": outcome.document, "origin": origins[outcome.doc_id]}
                 )
             else:
                 yield outcome
@@ -452,20 +457,54 @@ class _IndexBatches(beam.DoFn):
 
 
 class WriteToElasticsearch(beam.PTransform):
-    """Articles -> Elasticsearch. Outputs ``outcomes`` (indexed/unchanged), ``dead`` and ``pending``."""
+    """Articles (and, with ``--resume``, pending ``IndexRequest``s) -> Elasticsearch.
 
-    def __init__(self, cfg: EsConfig) -> None:
+    Outputs ``outcomes`` (indexed/unchanged), ``dead`` (rejected for good) and ``pending``.
+    """
+
+    def __init__(self, cfg: EsConfig, resumed: beam.PCollection | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.resumed = resumed
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        requests = articles | "ToDocuments" >> beam.Map(to_request)
+        if self.resumed is not None:
+            requests = (requests, self.resumed) | "WithResumed" >> beam.Flatten()
         written = (
-            articles
-            | "BatchArticles" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.cfg.batch_docs)
-            | "BulkIndex"
-            >> beam.ParDo(_IndexBatches(self.cfg)).with_outputs("dead", "pending", main="outcomes")
+            requests
+            | "BatchDocuments" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.cfg.batch_docs)
+            | "BulkIndex" >> beam.ParDo(_IndexBatches(self.cfg)).with_outputs("dead", "pending", main="outcomes")
         )
         return {"outcomes": written.outcomes, "dead": written.dead, "pending": written.pending}
+
+
+def read_pending_line(line: str, origin: str) -> IndexRequest:
+    record = json.loads(line)
+    return IndexRequest(record["_id"], record["_source"], record.get("origin") or origin)
+
+
+class ReadPending(beam.PTransform):
+    """The documents earlier runs left in the pending folder (``--resume``); each counts as read."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return (
+            pbegin | "PendingFiles" >> beam.Create(self.paths) | "ReadPendingLines" >> beam.FlatMap(_pending_requests)
+        )
+
+
+def _pending_requests(path: str) -> Iterator[IndexRequest]:
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as handle:
+        for line in handle.read().decode("utf-8").splitlines():
+            if line.strip():
+                Metrics.counter("akhbar", "read_pending").inc()
+                yield read_pending_line(line, path)
 
 
 def deadletter_to_json(dead: DeadLetter) -> str:
@@ -498,9 +537,7 @@ class _IndexDeadLetters(beam.DoFn):
 
     def setup(self) -> None:
         self.client = make_client(self.cfg)
-        self.writer = BulkWriter(
-            self.client, EsConfig(**{**self.cfg.__dict__, "alias": self.cfg.deadletter_alias})
-        )
+        self.writer = BulkWriter(self.client, EsConfig(**{**self.cfg.__dict__, "alias": self.cfg.deadletter_alias}))
 
     def process(self, batch: list[str]) -> Iterable[None]:
         import hashlib
@@ -558,11 +595,7 @@ class WriteDeadLetters(beam.PTransform):
         self.directory = directory
 
     def expand(self, dead: beam.PCollection) -> beam.PCollection:
-        lines = (
-            dead
-            | "CountDeadLetters" >> beam.Map(_count_dead)
-            | "DeadLetterToJson" >> beam.Map(deadletter_to_json)
-        )
+        lines = dead | "CountDeadLetters" >> beam.Map(_count_dead) | "DeadLetterToJson" >> beam.Map(deadletter_to_json)
         _ = lines | "WriteDeadLetterFiles" >> beam.ParDo(WriteJsonLines(self.directory, "deadletter"))
         return (
             lines

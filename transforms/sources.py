@@ -199,6 +199,9 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
     """An RSS 2.0 / Atom feed, parsed with feedparser; HTML in entries becomes display text."""
     import feedparser
 
+    if unsafe := xml_threat(text):
+        yield DeadLetter("parse", origin, f"unsafe XML: {unsafe}", text[:20_000])
+        return
     parsed = feedparser.parse(text)
     if parsed.bozo and not parsed.entries:
         yield DeadLetter(
@@ -230,6 +233,25 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
             yield DeadLetter(
                 "parse", where, f"{type(err).__name__}: {err}", json.dumps(entry, default=str)[:20_000]
             )
+
+
+def xml_threat(text: str) -> str | None:
+    """Why ``text`` must not be parsed (entity declarations: billion laughs, external entities), or None.
+
+    Malformed XML is not a threat: feedparser's lenient parser decides what it can read.
+    """
+    from xml.etree.ElementTree import ParseError
+
+    import defusedxml.ElementTree
+    from defusedxml import DefusedXmlException
+
+    try:
+        defusedxml.ElementTree.fromstring(text)
+    except DefusedXmlException as err:
+        return f"{type(err).__name__}: {err}"
+    except (ParseError, ValueError):
+        return None
+    return None
 
 
 def sniff_format(location: str, text: str) -> str:
