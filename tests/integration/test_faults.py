@@ -119,7 +119,7 @@ def reference_ids(es_client, tmp_path):
     def run(inputs: Path) -> set[str]:
         index = f"akhbar-test-ref-{uuid.uuid4().hex[:8]}"
         try:
-            code, counts, output = finish(batch(inputs, index=index, url=es_url(), tmp=tmp_path / "ref"))
+            code, _, output = finish(batch(inputs, index=index, url=es_url(), tmp=tmp_path / "ref"))
             assert code == 0, output
             return ids_in(es_client, index)
         finally:
