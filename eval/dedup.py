@@ -30,7 +30,6 @@ from transforms.dedup import (
     DedupConfig,
     Fingerprint,
     cluster,
-    content_hash,
     fingerprint,
     load_config,
     near_duplicate_pairs,
@@ -100,7 +99,7 @@ def _drop_paragraph(body: str, rng: random.Random) -> str:
 
 def _respell(body: str, rng: random.Random) -> str:
     for pattern, replacement in RESPELLINGS:
-        body = pattern.sub(lambda match: replacement if rng.random() < 0.7 else match.group(0), body)
+        body = pattern.sub(lambda match, new=replacement: new if rng.random() < 0.7 else match.group(0), body)
     words = body.split(" ")
     for index, word in enumerate(words):
         if len(word) > 3 and rng.random() < 0.1:
@@ -162,9 +161,7 @@ def score_pairs(
     return scored
 
 
-def precision_recall(
-    scored: Sequence[tuple[float, bool]], labels: Sequence[int], threshold: float
-) -> dict[str, float]:
+def precision_recall(scored: Sequence[tuple[float, bool]], labels: Sequence[int], threshold: float) -> dict[str, float]:
     """Pair precision, recall and F1 when "duplicate" = candidate and similarity >= threshold."""
     predicted = [candidate and score >= threshold for score, candidate in scored]
     tp = sum(p and bool(y) for p, y in zip(predicted, labels, strict=True))
@@ -174,8 +171,13 @@ def precision_recall(
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "threshold": threshold, "precision": round(precision, 4), "recall": round(recall, 4),
-        "f1": round(f1, 4), "tp": tp, "fp": fp, "fn": fn,
+        "threshold": threshold,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
     }
 
 
@@ -190,11 +192,13 @@ def evaluate_pairs(
     for name in sorted({p["set"] for p in pairs}):
         index = [i for i, p in enumerate(pairs) if p["set"] == name]
         by_set[name] = {
-            "pairs": len(index), "duplicates": sum(labels[i] for i in index),
+            "pairs": len(index),
+            "duplicates": sum(labels[i] for i in index),
             **precision_recall([scored[i] for i in index], [labels[i] for i in index], config.threshold),
         }
     return {
-        "pairs": len(pairs), "duplicates": sum(labels),
+        "pairs": len(pairs),
+        "duplicates": sum(labels),
         "at_threshold": precision_recall(scored, labels, config.threshold),
         "by_set": by_set,
         "sweep": [precision_recall(scored, labels, t) for t in SWEEP],
@@ -228,9 +232,14 @@ def dedup_corpus(articles: Iterable[Mapping[str, Any]], config: DedupConfig) -> 
         sizes[cluster_id] = sizes.get(cluster_id, 0) + 1
     multi = [size for size in sizes.values() if size > 1]
     return {
-        "articles": len(published) + exact + no_text, "without_text": no_text, "exact_duplicates": exact, "near_pairs": len(pairs),
-        "clusters": len(sizes), "multi_article_clusters": len(multi),
-        "articles_in_multi_clusters": sum(multi), "largest_cluster": max(multi, default=1),
+        "articles": len(published) + exact + no_text,
+        "without_text": no_text,
+        "exact_duplicates": exact,
+        "near_pairs": len(pairs),
+        "clusters": len(sizes),
+        "multi_article_clusters": len(multi),
+        "articles_in_multi_clusters": sum(multi),
+        "largest_cluster": max(multi, default=1),
     }
 
 
@@ -255,8 +264,10 @@ def benchmark(articles: Sequence[Mapping[str, Any]], config: DedupConfig | None 
             summary = dedup_corpus(batch, config)
             best = min(best, time.perf_counter() - start)
         result[f"{times}x"] = {
-            "articles": len(batch), "seconds": round(best, 2),
-            "articles_per_second": round(len(batch) / best), "multi_article_clusters": summary["multi_article_clusters"],
+            "articles": len(batch),
+            "seconds": round(best, 2),
+            "articles_per_second": round(len(batch) / best),
+            "multi_article_clusters": summary["multi_article_clusters"],
         }
     result["time_ratio_4x_1x"] = round(result["4x"]["seconds"] / result["1x"]["seconds"], 2)
     return result
@@ -280,10 +291,15 @@ def compare_settings(articles: Mapping[str, Mapping[str, Any]], settings: Iterab
     for config in settings:
         result = evaluate_pairs(articles, config, pairs)
         best = max(result["sweep"], key=lambda row: (row["f1"], row["threshold"]))
-        rows.append({
-            "shingle_size": config.shingle_size, "bands": config.bands, "rows": config.rows,
-            "measure": config.measure, **best,
-        })
+        rows.append(
+            {
+                "shingle_size": config.shingle_size,
+                "bands": config.bands,
+                "rows": config.rows,
+                "measure": config.measure,
+                **best,
+            }
+        )
     return rows
 
 
@@ -294,7 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         articles = load_articles()
         settings = [
             replace(config, shingle_size=n, bands=b, rows=r, measure=m)
-            for n in (2, 3, 4, 5) for b, r in ((32, 4), (42, 3), (64, 2)) for m in ("jaccard", "containment")
+            for n in (2, 3, 4, 5)
+            for b, r in ((32, 4), (42, 3), (64, 2))
+            for m in ("jaccard", "containment")
         ]
         for row in compare_settings(articles, settings):
             print(json.dumps(row))
@@ -305,12 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"pairs: {report['pairs']} ({report['duplicates']} duplicates)")
     print(f"at threshold {at['threshold']}: P={at['precision']:.3f} R={at['recall']:.3f} F1={at['f1']:.3f}")
     for name, row in report["by_set"].items():
-        print(f"  {name:>9}: {row['pairs']:3} pairs ({row['duplicates']} dup)  P={row['precision']:.3f} "
-              f"R={row['recall']:.3f} F1={row['f1']:.3f}")
+        print(
+            f"  {name:>9}: {row['pairs']:3} pairs ({row['duplicates']} dup)  P={row['precision']:.3f} "
+            f"R={row['recall']:.3f} F1={row['f1']:.3f}"
+        )
     print("sweep:")
     for row in report["sweep"]:
-        print(f"  t={row['threshold']:.2f}  P={row['precision']:.3f} R={row['recall']:.3f} F1={row['f1']:.3f}"
-              f"  (tp={row['tp']} fp={row['fp']} fn={row['fn']})")
+        print(
+            f"  t={row['threshold']:.2f}  P={row['precision']:.3f} R={row['recall']:.3f} F1={row['f1']:.3f}"
+            f"  (tp={row['tp']} fp={row['fp']} fn={row['fn']})"
+        )
     print(f"corpus: {report['corpus']}")
     if "benchmark" in report:
         print(f"benchmark: {report['benchmark']}")

@@ -25,16 +25,21 @@ import base64
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import apache_beam as beam
 import numpy as np
 import yaml
+from apache_beam.metrics import Metrics
 
 from transforms.normalize import FOLD_VERSION, fold
+from transforms.records import Article, DeadLetter
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "dedup.yaml"
 
@@ -77,9 +82,10 @@ class DedupConfig:
             raise ValueError("dedup config: min_tokens must not be negative")
 
 
-def load_config(path: str | Path = CONFIG_PATH) -> DedupConfig:
-    """Read and validate a dedup YAML file; unknown keys are an error, missing ones default."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+def load_config(path: str | Path = CONFIG_PATH, overrides: Mapping[str, Any] | None = None) -> DedupConfig:
+    """Read and validate a dedup YAML file, then ``overrides`` (the run config's ``dedup:``
+    section) on top; unknown keys are an error, missing ones default."""
+    raw = {**(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}), **(overrides or {})}
     known = {f.name: f.type for f in fields(DedupConfig)}
     unknown = sorted(set(raw) - set(known))
     if unknown:
@@ -190,9 +196,7 @@ def estimated_containment(sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, siz
     return min(1.0, jaccard * (size_a + size_b) / ((1.0 + jaccard) * min(size_a, size_b)))
 
 
-def pair_similarity(
-    sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int, measure: str = "jaccard"
-) -> float:
+def pair_similarity(sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int, measure: str = "jaccard") -> float:
     """The similarity ``config.measure`` names, compared against ``config.threshold``."""
     if measure == "containment":
         return estimated_containment(sig_a, size_a, sig_b, size_b)
@@ -257,9 +261,7 @@ def verify_band_group(
     if config.measure == "containment":
         smaller = np.minimum(sizes[:, None], sizes[None, :])
         with np.errstate(divide="ignore", invalid="ignore"):
-            scores = np.where(
-                smaller > 0, agree * (sizes[:, None] + sizes[None, :]) / ((1.0 + agree) * smaller), 0.0
-            )
+            scores = np.where(smaller > 0, agree * (sizes[:, None] + sizes[None, :]) / ((1.0 + agree) * smaller), 0.0)
         scores = np.minimum(scores, 1.0)
     else:
         scores = agree
@@ -304,9 +306,7 @@ def published_sort_key(published_at: str | None, article_id: str) -> tuple[int, 
     return (1, 0.0, article_id)
 
 
-def cluster(
-    pairs: Iterable[Sequence[str]], published_by_id: Mapping[str, str | None]
-) -> dict[str, tuple[str, str]]:
+def cluster(pairs: Iterable[Sequence[str]], published_by_id: Mapping[str, str | None]) -> dict[str, tuple[str, str]]:
     """Connected components of duplicate pairs: ``id -> (cluster_id, canonical_id)``.
 
     ``pairs`` holds ``(id_a, id_b, ...)`` items (extra items such as a similarity are
@@ -337,3 +337,426 @@ def cluster(
         for node in group:
             result[node] = (canonical, canonical)
     return result
+
+
+# --- joining clusters already in the index ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexedMatch:
+    """An indexed document that verified as a near duplicate of an incoming article."""
+
+    id: str
+    cluster_id: str  # the indexed document's dedup.cluster_id (its own id when it has none)
+    similarity: float
+    same_content: bool  # identical content hash: an exact duplicate already indexed
+
+
+@dataclass(frozen=True)
+class Member:
+    """One article of a run's connected component, as ``resolve_component`` needs it."""
+
+    id: str
+    published_at: str | None
+    similarity: float | None  # best verified similarity inside the run (None: no in-run pair)
+    matches: tuple[IndexedMatch, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Where one member ends up."""
+
+    cluster_id: str
+    duplicate_of: str | None  # canonical id; None for the canonical itself
+    similarity: float | None
+    exact_of: str | None = None  # set when an indexed document has the same content: drop it
+
+
+def match_indexed(
+    article_id: str,
+    signature: np.ndarray,
+    size: int,
+    digest: str,
+    hits: Iterable[Mapping[str, Any]],
+    config: DedupConfig = DedupConfig(),
+) -> tuple[IndexedMatch, ...]:
+    """Verify Elasticsearch hits (``_id`` and ``_source`` with ``dedup.minhash``,
+    ``dedup.cluster_id``, ``dedup.content_hash``) against an article; the article's own
+    document and unparsable signatures are skipped."""
+    matches = []
+    for hit in hits:
+        if hit.get("_id") == article_id:
+            continue
+        dedup = (hit.get("_source") or {}).get("dedup") or {}
+        same_content = dedup.get("content_hash") == digest
+        if same_content:
+            similarity = 1.0
+        else:
+            try:
+                other, other_size = decode_signature(dedup.get("minhash") or "", config.num_perm)
+            except ValueError:
+                continue
+            similarity = pair_similarity(signature, size, other, other_size, config.measure)
+        if similarity >= config.threshold:
+            cluster_id = dedup.get("cluster_id") or hit["_id"]
+            matches.append(IndexedMatch(hit["_id"], cluster_id, round(similarity, 4), same_content))
+    return tuple(sorted(matches, key=lambda m: (-m.similarity, m.id)))
+
+
+def resolve_component(members: Sequence[Member]) -> dict[str, Resolution]:
+    """Final cluster of each member of a run's component.
+
+    If any member matched an indexed document, the whole component joins that indexed
+    cluster (the one with the best match, ties by cluster id; a member that *is* an indexed
+    cluster's canonical keeps it): the older indexed canonical stays canonical. Otherwise the
+    component is a new cluster whose canonical is the earliest published member, ties by id.
+    Members whose exact content is already indexed under another id get ``exact_of``.
+    """
+    ids = {m.id for m in members}
+    all_matches = [match for m in members for match in m.matches]
+    resolutions: dict[str, Resolution] = {}
+    if all_matches:
+        own = sorted({match.cluster_id for match in all_matches} & ids)
+        best = min(all_matches, key=lambda match: (-match.similarity, match.cluster_id))
+        cluster_id = own[0] if own else best.cluster_id
+        for m in members:
+            best_own = m.matches[0].similarity if m.matches else m.similarity
+            exact = next((match.id for match in m.matches if match.same_content), None)
+            if m.id == cluster_id:
+                resolutions[m.id] = Resolution(cluster_id, None, None, exact)
+            else:
+                resolutions[m.id] = Resolution(cluster_id, cluster_id, best_own, exact)
+        return resolutions
+    canonical = min(members, key=lambda m: published_sort_key(m.published_at, m.id)).id
+    for m in members:
+        if m.id == canonical:
+            resolutions[m.id] = Resolution(canonical, None, None)
+        else:
+            resolutions[m.id] = Resolution(canonical, canonical, m.similarity)
+    return resolutions
+
+
+def survivor_key(article: Any) -> tuple[int, float, str]:
+    """Which of several copies survives: earliest published, then id."""
+    return published_sort_key(article.published_at, article.id)
+
+
+# --- Beam composites ----------------------------------------------------------------------
+# DoFns only adapt the functions above. Nothing is kept between elements except what
+# setup() builds (the Elasticsearch client), so the same code runs on any runner.
+
+DUPLICATES = "duplicates"
+DEAD = "dead"
+_exact_duplicates = Metrics.counter("dedup", "exact_duplicates")
+_near_duplicates = Metrics.counter("dedup", "near_duplicates")
+_indexed_matches = Metrics.counter("dedup", "joined_indexed_clusters")
+_lookup_failures = Metrics.counter("dedup", "lookup_failures")
+
+
+def _dead(step: str, article: Article, err: BaseException) -> beam.pvalue.TaggedOutput:
+    detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+    return beam.pvalue.TaggedOutput(DEAD, DeadLetter(step, article.origin, detail, repr(article)[:20_000], article.id))
+
+
+class _AddContentHash(beam.DoFn):
+    def process(self, article: Article) -> Iterator[Any]:
+        try:
+            yield article.with_(content_hash=content_hash(article.title, article.body))
+        except ValueError as err:
+            yield _dead("dedup_hash", article, err)
+
+
+class _KeepEarliest(beam.DoFn):
+    """One survivor per key; the others go to ``duplicates`` as (article, reason, kept_id)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def process(self, keyed: tuple[str, Iterable[Article]]) -> Iterator[Any]:
+        _, group = keyed
+        ordered = sorted(group, key=lambda a: (survivor_key(a), a.fetched_at, a.content_hash or ""))
+        yield ordered[0]
+        for loser in ordered[1:]:
+            _exact_duplicates.inc()
+            yield beam.pvalue.TaggedOutput(DUPLICATES, (loser, self.reason, ordered[0].id))
+
+
+class ExactDedup(beam.PTransform):
+    """PCollection[Article] -> {"articles", "duplicates", "dead"}.
+
+    Sets ``content_hash``; keeps one article per id (same canonical URL), then one per
+    content hash (same folded body under another URL): the earliest published, then the
+    smallest id. ``duplicates`` holds ``(article, reason, kept_id)`` with reason ``same_id``
+    or ``same_content``; ``dead`` holds DeadLetters for articles with no text at all.
+    """
+
+    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        hashed = articles | "ContentHash" >> beam.ParDo(_AddContentHash()).with_outputs(DEAD, main="articles")
+        per_id = (
+            hashed.articles
+            | "KeyById" >> beam.Map(lambda a: (a.id, a))
+            | "GroupById" >> beam.GroupByKey()
+            | "OnePerId" >> beam.ParDo(_KeepEarliest("same_id")).with_outputs(DUPLICATES, main="articles")
+        )
+        per_hash = (
+            per_id.articles
+            | "KeyByContentHash" >> beam.Map(lambda a: (a.content_hash, a))
+            | "GroupByContentHash" >> beam.GroupByKey()
+            | "OnePerContentHash" >> beam.ParDo(_KeepEarliest("same_content")).with_outputs(DUPLICATES, main="articles")
+        )
+        duplicates = (per_id[DUPLICATES], per_hash[DUPLICATES]) | "FlattenDuplicates" >> beam.Flatten()
+        return {"articles": per_hash.articles, DUPLICATES: duplicates, DEAD: hashed[DEAD]}
+
+
+class _Sign(beam.DoFn):
+    """Fills ``dedup`` with the fingerprint: content hash, band keys, encoded signature."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+
+    def process(self, article: Article) -> Iterator[Any]:
+        try:
+            fp = fingerprint(article.title, article.body, self.config)
+        except ValueError as err:
+            yield _dead("dedup_sign", article, err)
+            return
+        minhash = encode_signature(fp.signature, fp.size) if fp.signature is not None else None
+        dedup = {
+            "content_hash": fp.content_hash,
+            "cluster_id": article.id,
+            "duplicate_of": None,
+            "similarity": None,
+            "is_canonical": True,
+            "bands": list(fp.bands),
+            "minhash": minhash,
+            "fold_version": FOLD_VERSION,
+        }
+        yield article.with_(content_hash=fp.content_hash, dedup=dedup)
+
+
+def _band_entries(article: Article) -> Iterator[tuple[str, tuple[str, str]]]:
+    for key in article.dedup["bands"]:
+        yield key, (article.id, article.dedup["minhash"])
+
+
+class _VerifyBand(beam.DoFn):
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+
+    def process(self, keyed: tuple[str, Iterable[tuple[str, str]]]) -> Iterator[tuple[str, str, float]]:
+        members = []
+        for article_id, minhash in keyed[1]:
+            signature, size = decode_signature(minhash, self.config.num_perm)
+            members.append((article_id, signature, size))
+        if len(members) > 1:
+            yield from verify_band_group(members, self.config)
+
+
+class _ComponentsFn(beam.CombineFn):
+    """Verified edges -> {id: (component id, best similarity)} by union-find.
+
+    A global combine of the edge list: at news scale a run has thousands of edges, not
+    billions, so one worker holds them easily; the accumulator is the edge dict.
+    """
+
+    def create_accumulator(self) -> dict[tuple[str, str], float]:
+        return {}
+
+    def add_input(self, edges: dict, edge: tuple[str, str, float]) -> dict:
+        key = (edge[0], edge[1])
+        edges[key] = max(edge[2], edges.get(key, 0.0))
+        return edges
+
+    def merge_accumulators(self, accumulators: Iterable[dict]) -> dict:
+        merged: dict[tuple[str, str], float] = {}
+        for edges in accumulators:
+            for key, score in edges.items():
+                merged[key] = max(score, merged.get(key, 0.0))
+        return merged
+
+    def extract_output(self, edges: dict) -> dict[str, tuple[str, float]]:
+        components = cluster(edges, {})
+        best: dict[str, float] = {}
+        for (id_a, id_b), score in edges.items():
+            best[id_a] = max(score, best.get(id_a, 0.0))
+            best[id_b] = max(score, best.get(id_b, 0.0))
+        return {node: (component, best[node]) for node, (component, _) in components.items()}
+
+
+def _attach_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Article]]:
+    _, joined = keyed
+    component = joined["component"][0] if joined["component"] else None
+    for article in joined["article"]:
+        if component is None:
+            yield article.id, article
+        else:
+            yield component[0], article.with_(dedup={**article.dedup, "similarity": component[1]})
+
+
+class _LookupIndexed(beam.DoFn):
+    """Batches of (component, article) -> (component, (article, matches)) with one msearch
+    per batch on ``dedup.bands``; a batch Elasticsearch cannot answer goes to ``dead``."""
+
+    ATTEMPTS = 5
+
+    def __init__(self, es_config: Any, config: DedupConfig) -> None:
+        self.es_config = es_config
+        self.config = config
+        self.client: Any = None
+
+    def setup(self) -> None:
+        from transforms.elasticsearch import make_client
+
+        self.client = make_client(self.es_config)
+
+    def teardown(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def _search(self, signed: list[Article]) -> list[list[dict]]:
+        searches: list[dict[str, Any]] = []
+        for article in signed:
+            searches.append({"index": self.es_config.alias, "ignore_unavailable": True})
+            searches.append(
+                {
+                    "size": self.config.lookup_hits_per_article,
+                    "_source": ["dedup.minhash", "dedup.cluster_id", "dedup.content_hash", "published_at"],
+                    "query": {
+                        "bool": {
+                            "should": [{"term": {"dedup.bands": key}} for key in article.dedup["bands"]],
+                            "minimum_should_match": 1,
+                            "must_not": [{"ids": {"values": [article.id]}}],
+                        }
+                    },
+                }
+            )
+        delay = 0.5
+        for attempt in range(self.ATTEMPTS):
+            try:
+                response = self.client.msearch(searches=searches)
+                break
+            except Exception as err:
+                status = getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", None)
+                if attempt == self.ATTEMPTS - 1 or (status is not None and status not in {429, 500, 502, 503, 504}):
+                    raise
+                time.sleep(delay)
+                delay *= 2
+        results: list[list[dict]] = []
+        for item in response["responses"]:
+            if "error" in item:
+                if (item["error"] or {}).get("type") == "index_not_found_exception":
+                    results.append([])
+                    continue
+                raise RuntimeError(f"dedup lookup failed: {item['error']}")
+            results.append(item["hits"]["hits"])
+        return results
+
+    def process(self, batch: list[tuple[str, Article]]) -> Iterator[Any]:
+        signed = [article for _, article in batch if article.dedup.get("bands")]
+        try:
+            hits_per_article = self._search(signed) if signed else []
+        except Exception as err:
+            _lookup_failures.inc(len(batch))
+            for _, article in batch:
+                yield _dead("dedup_lookup", article, err)
+            return
+        hits_by_id = {article.id: hits for article, hits in zip(signed, hits_per_article, strict=True)}
+        for component, article in batch:
+            matches: tuple[IndexedMatch, ...] = ()
+            if article.id in hits_by_id:
+                signature, size = decode_signature(article.dedup["minhash"], self.config.num_perm)
+                matches = match_indexed(
+                    article.id, signature, size, article.dedup["content_hash"], hits_by_id[article.id], self.config
+                )
+            yield component, (article, matches)
+
+
+class _Resolve(beam.DoFn):
+    """A run component and its indexed matches -> final ``dedup`` fields, or ``duplicates``."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+
+    def process(self, keyed: tuple[str, Iterable[tuple[Article, tuple[IndexedMatch, ...]]]]) -> Iterator[Any]:
+        group = sorted(keyed[1], key=lambda pair: pair[0].id)
+        members = [Member(a.id, a.published_at, a.dedup.get("similarity"), matches) for a, matches in group]
+        resolutions = resolve_component(members)
+        for article, matches in group:
+            resolution = resolutions[article.id]
+            if matches:
+                _indexed_matches.inc()
+            dedup = {
+                **article.dedup,
+                "cluster_id": resolution.cluster_id,
+                "duplicate_of": resolution.duplicate_of,
+                "similarity": resolution.similarity,
+                "is_canonical": resolution.duplicate_of is None,
+            }
+            resolved = article.with_(dedup=dedup)
+            if resolution.exact_of is not None:
+                _exact_duplicates.inc()
+                yield beam.pvalue.TaggedOutput(DUPLICATES, (resolved, "same_content_indexed", resolution.exact_of))
+            elif resolution.duplicate_of is not None:
+                _near_duplicates.inc()
+                if self.config.drop_near_duplicates:
+                    yield beam.pvalue.TaggedOutput(DUPLICATES, (resolved, "near_duplicate", resolution.duplicate_of))
+                else:
+                    yield resolved
+            else:
+                yield resolved
+
+
+class NearDedup(beam.PTransform):
+    """PCollection[Article] -> {"articles", "duplicates", "dead"}: near duplicates within the
+    run and against what is already indexed.
+
+    Steps: fingerprint each article; group (id, signature) by LSH band key and verify the
+    pairs of each group; connected components of the verified edges (one global combine of
+    the edge list); batched Elasticsearch lookup of the band keys (one msearch per batch of
+    ``config.lookup_batch_size``) to find indexed near duplicates; resolve each component
+    (``resolve_component``). Output articles carry ``dedup`` = content_hash, cluster_id,
+    duplicate_of (None for a canonical), similarity, is_canonical, bands, minhash,
+    fold_version. ``duplicates``: ``(article, reason, kept_id)`` with reason
+    ``same_content_indexed`` (always) or ``near_duplicate`` (when
+    ``config.drop_near_duplicates``). ``es_config`` None skips the cross-run lookup.
+    """
+
+    def __init__(self, es_config: Any, config: DedupConfig | None = None) -> None:
+        super().__init__()
+        self.es_config = es_config
+        self.config = config or load_config()
+
+    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        signed = articles | "Fingerprint" >> beam.ParDo(_Sign(self.config)).with_outputs(DEAD, main="articles")
+        id_to_component = (
+            signed.articles
+            | "KeyByBand" >> beam.FlatMap(_band_entries)
+            | "GroupByBand" >> beam.GroupByKey()
+            | "VerifyBandPairs" >> beam.ParDo(_VerifyBand(self.config))
+            | "ConnectedComponents" >> beam.CombineGlobally(_ComponentsFn()).without_defaults()
+            | "ExplodeComponents" >> beam.FlatMap(lambda components: components.items())
+        )
+        component_to_article = (
+            {"article": signed.articles | "KeyById" >> beam.Map(lambda a: (a.id, a)), "component": id_to_component}
+            | "JoinComponents" >> beam.CoGroupByKey()
+            | "KeyByComponent" >> beam.FlatMap(_attach_component)
+        )
+        if self.es_config is None:
+            with_matches = component_to_article | "NoLookup" >> beam.Map(lambda kv: (kv[0], (kv[1], ())))
+            lookup_dead: list[beam.PCollection] = []
+        else:
+            looked_up = (
+                component_to_article
+                | "BatchForLookup" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
+                | "LookupIndexed"
+                >> beam.ParDo(_LookupIndexed(self.es_config, self.config)).with_outputs(DEAD, main="matches")
+            )
+            with_matches = looked_up.matches
+            lookup_dead = [looked_up[DEAD]]
+        resolved = (
+            with_matches
+            | "GroupByComponent" >> beam.GroupByKey()
+            | "ResolveClusters" >> beam.ParDo(_Resolve(self.config)).with_outputs(DUPLICATES, main="articles")
+        )
+        dead = (signed[DEAD], *lookup_dead) | "FlattenDead" >> beam.Flatten()
+        return {"articles": resolved.articles, DUPLICATES: resolved[DUPLICATES], DEAD: dead}

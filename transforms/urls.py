@@ -17,10 +17,40 @@ from url_normalize import url_normalize
 # Query parameters that only say how a reader arrived, never which article it is.
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
-        "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "ocid", "cmpid",
-        "ref", "ref_src", "ref_url", "src", "ito", "ns_mchannel", "ns_source", "ns_campaign",
-        "ns_linkname", "ns_fee", "spm", "share", "amp", "outputtype", "output", "__twitter_impression",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "ocid",
+        "cmpid",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "src",
+        "ito",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "spm",
+        "share",
+        "amp",
+        "outputtype",
+        "output",
+        "__twitter_impression",
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "at_")
@@ -63,8 +93,6 @@ def canonical_url(url: str) -> str | None:
     if host.startswith("amp."):
         host = host[len("amp.") :]
     query = sorted(
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(name, value)
+        (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(name, value)
     )
     return urlunsplit(("https", host, _strip_amp_path(parts.path), urlencode(query, safe=":/@!$'()*+,;~"), ""))

@@ -1,0 +1,400 @@
+"""Dedup: URL and content keys, MinHash/LSH, clustering, index matching, and the composites."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from datasketch import MinHash
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eval.dedup import edit_article, load_articles
+from transforms.dedup import (
+    DedupConfig,
+    ExactDedup,
+    IndexedMatch,
+    Member,
+    NearDedup,
+    band_keys,
+    cluster,
+    content_hash,
+    decode_signature,
+    encode_signature,
+    estimated_containment,
+    estimated_similarity,
+    fingerprint,
+    load_config,
+    match_indexed,
+    minhash_signature,
+    near_duplicate_pairs,
+    resolve_component,
+    shingles,
+)
+from transforms.normalize import FOLD_VERSION, fold
+from transforms.records import Article
+from transforms.urls import canonical_url
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / ".." / "shared" / "data" / "arabic-news" / "articles.jsonl"
+# A Saudi Press Agency story on al-Jubeir and Iran, and almadina's reprint of it a day later.
+JUBEIR = "snn-aawsat-2015-08-10-196"
+JUBEIR_REPRINT = "snn-almadina-2015-08-11-529"
+# Two different CNN stories on the same topic (Gargash and Yemen), a day apart.
+GARGASH_A = "ant-CN-middleEast-982-20180520"
+GARGASH_B = "ant-CN-middleEast-988-20180521"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_articles(CORPUS)
+
+
+def as_article(row, published_at=None):
+    return Article(
+        id=row["id"],
+        source=row["source"],
+        title=row["title"] or "",
+        body=row["body"] or "",
+        origin=row["origin"],
+        fetched_at="2026-11-25T08:00:00+00:00",
+        url=row["url"],
+        published_at=published_at or row["published"],
+    )
+
+
+# --- canonical URLs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "HTTPS://Www.SkyNewsArabia.com:443/world/1043727?utm_source=twitter&utm_medium=social#comments",
+            "https://www.skynewsarabia.com/world/1043727",
+        ),
+        ("http://www.alriyadh.com/1070000?fbclid=IwAR0x&gclid=abc&mc_cid=1", "https://www.alriyadh.com/1070000"),
+        ("https://amp.alarabiya.net/ar/2018/05/01/story.amp", "https://alarabiya.net/ar/2018/05/01/story"),
+        ("https://www.okaz.com.sa/amp/news/1234/", "https://www.okaz.com.sa/news/1234"),
+        ("https://www.okaz.com.sa/news/1234?amp", "https://www.okaz.com.sa/news/1234"),
+        ("https://x.example/a?outputType=amp&b=2&a=1", "https://x.example/a?a=1&b=2"),
+        ("https://www.alyaum.com/article.php?id=55&utm_campaign=x", "https://www.alyaum.com/article.php?id=55"),
+        (
+            "https://aawsat.com/home/article/123/الجبير",
+            "https://aawsat.com/home/article/123/%D8%A7%D9%84%D8%AC%D8%A8%D9%8A%D8%B1",
+        ),
+    ],
+)
+def test_canonical_url_drops_what_does_not_identify_the_article(url, expected):
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["", "   ", "not a url", "ftp://example.com/a", "mailto:news@example.com"])
+def test_canonical_url_rejects_non_web_urls(url):
+    assert canonical_url(url) is None
+
+
+@given(
+    path=st.lists(st.sampled_from(["news", "amp", "2018", "خبر", "a b", "x.amp"]), max_size=4),
+    params=st.lists(
+        st.tuples(st.sampled_from(["id", "p", "utm_source", "fbclid", "q"]), st.text("ab1ع ", max_size=3)),
+        max_size=4,
+    ),
+)
+def test_canonical_url_is_idempotent(path, params):
+    query = "&".join(f"{k}={v}" for k, v in params)
+    url = canonical_url("http://WWW.Example.com/" + "/".join(path) + ("?" + query if query else ""))
+    assert url is not None
+    assert canonical_url(url) == url
+
+
+# --- content hash and fingerprints -------------------------------------------------------------
+
+
+def test_content_hash_ignores_what_fold_ignores():
+    body = "قال المسؤول إنَّ الاتفاق   سيوقع أمس.\n\nوأضاف أن الوزارة مستعدة."
+    variant = "قال المسئول إن الاتفاق سيوقع أمس.\nوأضاف ان الوزارة مستعدة."
+    assert content_hash("عنوان", body) == content_hash("عنوان آخر", variant)
+    assert len(content_hash("", body)) == 40
+
+
+def test_content_hash_uses_the_title_only_without_a_body():
+    assert content_hash("خبر عاجل", "") == content_hash("خبر عاجل", "   ")
+    assert content_hash("خبر عاجل", "") != content_hash("خبر آخر", "")
+    with pytest.raises(ValueError):
+        content_hash("", "  ")
+
+
+def test_shingles_are_word_ngrams_of_folded_tokens():
+    assert shingles(fold("أعلن الوزير، اليوم: الخطة"), 3) == {"اعلن الوزير اليوم", "الوزير اليوم الخطه"}
+    assert shingles("كلمتان فقط", 3) == {"كلمتان فقط"}
+    assert shingles("", 3) == set()
+
+
+def test_numpy_minhash_equals_datasketch(corpus):
+    shingle_set = shingles(fold(corpus[JUBEIR]["body"]), 3)
+    reference = MinHash(num_perm=128, seed=1)
+    reference.update_batch([s.encode("utf-8") for s in shingle_set])
+    assert np.array_equal(minhash_signature(shingle_set, 128, 1), reference.hashvalues)
+
+
+def test_signature_is_identical_in_another_process(corpus):
+    body = corpus[JUBEIR]["body"]
+    fp = fingerprint("", body)
+    script = (
+        "import sys; from transforms.dedup import fingerprint, encode_signature;"
+        "fp = fingerprint('', sys.stdin.read()); print(encode_signature(fp.signature, fp.size)); print(fp.bands[0])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], input=body, capture_output=True, text=True, cwd=ROOT, env=env, check=True
+    ).stdout.split()
+    assert out == [encode_signature(fp.signature, fp.size), fp.bands[0]]
+
+
+def test_band_keys_are_one_per_band_and_depend_on_the_parameters(corpus):
+    config = load_config()
+    fp = fingerprint("", corpus[JUBEIR]["body"], config)
+    assert len(fp.bands) == config.bands
+    assert [key.split(":")[0] for key in fp.bands] == [str(i) for i in range(config.bands)]
+    other = DedupConfig(shingle_size=config.shingle_size, bands=config.bands, rows=config.rows, seed=2)
+    assert set(band_keys(fp.signature, other)).isdisjoint(fp.bands)
+
+
+def test_signature_round_trips_through_its_text_form(corpus):
+    fp = fingerprint("", corpus[JUBEIR]["body"])
+    encoded = encode_signature(fp.signature, fp.size)
+    signature, size = decode_signature(encoded)
+    assert np.array_equal(signature, fp.signature) and size == fp.size
+    assert len(encoded) < 700
+    with pytest.raises(ValueError):
+        decode_signature(encoded[:-8])
+    with pytest.raises(ValueError):
+        decode_signature(encoded.split(":", 1)[1])
+
+
+def test_estimates_track_exact_jaccard_and_containment(corpus):
+    a = shingles(fold(corpus[JUBEIR]["body"]), 3)
+    b = shingles(fold(corpus[JUBEIR_REPRINT]["body"]), 3)
+    sig_a, sig_b = minhash_signature(a), minhash_signature(b)
+    assert abs(estimated_similarity(sig_a, sig_b) - len(a & b) / len(a | b)) < 0.1
+    exact_containment = len(a & b) / min(len(a), len(b))
+    assert abs(estimated_containment(sig_a, len(a), sig_b, len(b)) - exact_containment) < 0.1
+
+
+def test_short_texts_get_a_hash_but_no_signature():
+    fp = fingerprint("عنوان", "خبر قصير جدا")
+    assert fp.signature is None and fp.bands == () and len(fp.content_hash) == 40
+
+
+def test_config_rejects_impossible_banding_and_unknown_keys(tmp_path):
+    with pytest.raises(ValueError):
+        DedupConfig(num_perm=64, bands=42, rows=3)
+    bad = tmp_path / "dedup.yaml"
+    bad.write_text("threshold: 0.5\nthreshhold: 0.6\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="threshhold"):
+        load_config(bad)
+    assert load_config(overrides={"drop_near_duplicates": True}).drop_near_duplicates is True
+
+
+# --- pairs and clusters ------------------------------------------------------------------------
+
+
+def test_lsh_finds_reprints_and_edited_copies_but_not_same_topic_stories(corpus):
+    config = load_config()
+    edited = edit_article(corpus[JUBEIR], "lead_drop_respell")
+    texts = {
+        JUBEIR: corpus[JUBEIR]["body"],
+        JUBEIR_REPRINT: corpus[JUBEIR_REPRINT]["body"],
+        edited["id"]: edited["body"],
+        GARGASH_A: corpus[GARGASH_A]["body"],
+        GARGASH_B: corpus[GARGASH_B]["body"],
+    }
+    pairs = near_duplicate_pairs({i: fingerprint("", body, config) for i, body in texts.items()}, config)
+    assert set(pairs) == {
+        tuple(sorted(pair))
+        for pair in ((JUBEIR, JUBEIR_REPRINT), (JUBEIR, edited["id"]), (JUBEIR_REPRINT, edited["id"]))
+    }
+    assert all(config.threshold <= score <= 1.0 for score in pairs.values())
+
+
+def test_cluster_canonical_is_earliest_published_then_id():
+    published = {
+        "b": "2018-05-01T23:00:00+00:00",
+        "a": "2018-05-02T01:00:00+04:00",  # 21:00 UTC the day before: earliest
+        "c": None,
+        "d": "2018-05-01T21:00:00+00:00",  # same instant as a: a wins on id
+        "e": None,
+    }
+    result = cluster([("b", "a", 0.9), ("c", "b"), ("d", "c")], published)
+    assert {node: value[0] for node, value in result.items()} == {"a": "a", "b": "a", "c": "a", "d": "a", "e": "e"}
+    assert cluster([("y", "x")], {"x": None, "y": None})["y"] == ("x", "x")
+
+
+# --- joining indexed clusters ------------------------------------------------------------------
+
+
+def indexed_hit(doc_id, row, cluster_id=None):
+    fp = fingerprint("", row["body"])
+    source = {"dedup": {"minhash": encode_signature(fp.signature, fp.size), "content_hash": fp.content_hash}}
+    if cluster_id:
+        source["dedup"]["cluster_id"] = cluster_id
+    return {"_id": doc_id, "_source": source}
+
+
+def test_match_indexed_verifies_hits_and_skips_itself(corpus):
+    config = load_config()
+    edited = edit_article(corpus[JUBEIR], "lead_drop_respell")
+    fp = fingerprint("", edited["body"], config)
+    hits = [
+        indexed_hit(edited["id"], edited),  # the article's own document (a re-run)
+        indexed_hit(JUBEIR, corpus[JUBEIR]),
+        indexed_hit(GARGASH_A, corpus[GARGASH_A]),
+        {"_id": "broken", "_source": {"dedup": {"minhash": "not a signature"}}},
+    ]
+    matches = match_indexed(edited["id"], fp.signature, fp.size, fp.content_hash, hits, config)
+    assert [(m.id, m.cluster_id, m.same_content) for m in matches] == [(JUBEIR, JUBEIR, False)]
+    same = match_indexed("copy", fp.signature, fp.size, fp.content_hash, [indexed_hit("orig", edited, "c1")], config)
+    assert same == (IndexedMatch("orig", "c1", 1.0, True),)
+
+
+def test_resolve_new_component_elects_earliest_published():
+    members = [
+        Member("b", "2015-08-10", 0.8),
+        Member("a", "2015-08-11", 0.8),
+        Member("c", None, 0.7),
+    ]
+    result = resolve_component(members)
+    assert result["b"].duplicate_of is None and result["b"].cluster_id == "b"
+    assert (result["a"].duplicate_of, result["a"].similarity) == ("b", 0.8)
+    assert result["c"].cluster_id == "b"
+
+
+def test_resolve_joins_the_indexed_cluster_and_keeps_its_canonical():
+    members = [
+        Member("new1", "2015-08-01", None, (IndexedMatch("old2", "old1", 0.7, False),)),
+        Member("new2", "2015-08-02", 0.9),
+    ]
+    result = resolve_component(members)
+    assert {m: (r.cluster_id, r.duplicate_of) for m, r in result.items()} == {
+        "new1": ("old1", "old1"),
+        "new2": ("old1", "old1"),
+    }
+    rerun = resolve_component([Member("old1", "2015-07-01", None, (IndexedMatch("old2", "old1", 0.7, False),))])
+    assert rerun["old1"].duplicate_of is None and rerun["old1"].cluster_id == "old1"
+    exact = resolve_component([Member("copy", None, None, (IndexedMatch("orig", "orig", 1.0, True),))])
+    assert exact["copy"].exact_of == "orig"
+
+
+# --- composites ------------------------------------------------------------------------------
+
+
+def test_exact_dedup_keeps_one_per_id_and_per_folded_body(corpus):
+    original = as_article(corpus[JUBEIR])
+    refetched = original.with_(fetched_at="2026-11-25T09:00:00+00:00")
+    respelled_copy = original.with_(
+        id="https://other.example/copy",
+        body=original.body.replace("مسؤول", "مسئول").replace("أ", "ا"),
+        published_at="2015-08-11",
+    )
+    other = as_article(corpus[GARGASH_A])
+    empty = original.with_(id="empty", title="", body=" ")
+    with TestPipeline() as p:
+        out = p | beam.Create([original, refetched, respelled_copy, other, empty]) | ExactDedup()
+        assert_that(
+            out["articles"] | "Ids" >> beam.Map(lambda a: (a.id, a.content_hash is not None)),
+            equal_to([(JUBEIR, True), (GARGASH_A, True)]),
+            label="survivors",
+        )
+        assert_that(
+            out["duplicates"] | "Reasons" >> beam.Map(lambda d: (d[0].id, d[1], d[2])),
+            equal_to([(JUBEIR, "same_id", JUBEIR), ("https://other.example/copy", "same_content", JUBEIR)]),
+            label="duplicates",
+        )
+        assert_that(
+            out["dead"] | "Dead" >> beam.Map(lambda d: (d.step, d.article_id)),
+            equal_to([("dedup_hash", "empty")]),
+            label="dead",
+        )
+
+
+def near_dedup_inputs(corpus):
+    original = as_article(corpus[JUBEIR], "2015-08-10T00:00:00+03:00")
+    reprint = as_article(corpus[JUBEIR_REPRINT], "2015-08-11T00:00:00+03:00")
+    edited_row = edit_article(corpus[JUBEIR], "lead_drop_respell")
+    edited = as_article(edited_row, "2015-08-12T00:00:00+03:00")
+    unrelated = as_article(corpus[GARGASH_A])
+    return original, reprint, edited, unrelated
+
+
+def test_near_dedup_clusters_reprints_within_a_run(corpus):
+    original, reprint, edited, unrelated = near_dedup_inputs(corpus)
+    config = load_config()
+    with TestPipeline() as p:
+        out = p | beam.Create([edited, unrelated, reprint, original]) | NearDedup(None, config)
+        assert_that(
+            out["articles"] | "Clusters" >> beam.Map(lambda a: (a.id, a.dedup["cluster_id"], a.dedup["duplicate_of"])),
+            equal_to(
+                [
+                    (JUBEIR, JUBEIR, None),
+                    (JUBEIR_REPRINT, JUBEIR, JUBEIR),
+                    (edited.id, JUBEIR, JUBEIR),
+                    (GARGASH_A, GARGASH_A, None),
+                ]
+            ),
+            label="clusters",
+        )
+        assert_that(
+            out["articles"]
+            | "Fields"
+            >> beam.Map(
+                lambda a: (
+                    sorted(a.dedup),
+                    a.dedup["fold_version"],
+                    len(a.dedup["bands"]),
+                    a.dedup["similarity"] is None or a.dedup["similarity"] >= config.threshold,
+                )
+            ),
+            equal_to(
+                [
+                    (
+                        sorted(
+                            [
+                                "content_hash",
+                                "cluster_id",
+                                "duplicate_of",
+                                "similarity",
+                                "is_canonical",
+                                "bands",
+                                "minhash",
+                                "fold_version",
+                            ]
+                        ),
+                        FOLD_VERSION,
+                        config.bands,
+                        True,
+                    )
+                ]
+                * 4
+            ),
+            label="fields",
+        )
+        assert_that(out["duplicates"], equal_to([]), label="no_duplicates")
+
+
+def test_near_dedup_can_drop_near_duplicates(corpus):
+    original, reprint, edited, unrelated = near_dedup_inputs(corpus)
+    config = load_config(overrides={"drop_near_duplicates": True})
+    with TestPipeline() as p:
+        out = p | beam.Create([original, reprint, edited, unrelated]) | NearDedup(None, config)
+        assert_that(out["articles"] | "Kept" >> beam.Map(lambda a: a.id), equal_to([JUBEIR, GARGASH_A]), label="kept")
+        assert_that(
+            out["duplicates"] | "Dropped" >> beam.Map(lambda d: (d[0].id, d[1], d[2])),
+            equal_to([(JUBEIR_REPRINT, "near_duplicate", JUBEIR), (edited.id, "near_duplicate", JUBEIR)]),
+            label="dropped",
+        )
