@@ -89,12 +89,8 @@ _TABLE = str.maketrans(
 # enough to matter go through str.replace; every other entry of the table is rare in news
 # text and is translated only where a regex finds a run of such characters.
 _FREQUENT_VARIANTS = "أإآىة"
-_FREQUENT = [
-    (v, letter) for letter, variants in _LETTERS.items() for v in variants if v in _FREQUENT_VARIANTS
-]
-_RARE = re.compile(
-    "[{}]+".format("".join(f"\\U{c:08x}" for c in sorted(_TABLE) if chr(c) not in _FREQUENT_VARIANTS))
-)
+_FREQUENT = [(v, letter) for letter, variants in _LETTERS.items() for v in variants if v in _FREQUENT_VARIANTS]
+_RARE = re.compile("[{}]+".format("".join(f"\\U{c:08x}" for c in sorted(_TABLE) if chr(c) not in _FREQUENT_VARIANTS)))
 
 
 def _translate(match: re.Match[str]) -> str:

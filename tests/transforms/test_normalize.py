@@ -33,9 +33,7 @@ arabic_text = st.text(
         st.characters(min_codepoint=0x08A0, max_codepoint=0x08FF),
         st.characters(min_codepoint=0xFB50, max_codepoint=0xFDFF),
         st.characters(min_codepoint=0xFE70, max_codepoint=0xFEFF),
-        st.sampled_from(
-            [*sorted(BIDI_AND_ZERO_WIDTH), " ", "\n", "\t", "\r", "\xa0", "\u2028", "\u3000", "A", "é"]
-        ),
+        st.sampled_from([*sorted(BIDI_AND_ZERO_WIDTH), " ", "\n", "\t", "\r", "\xa0", "\u2028", "\u3000", "A", "é"]),
     ),
     max_size=60,
 )
@@ -103,9 +101,7 @@ def test_golden_corpus_sentences(record: dict) -> None:
 
 
 def test_fold_version_matches_its_output() -> None:
-    texts = [r["text"] for r in _golden("corpus.jsonl")] + [
-        r[k] for r in _golden("variants.jsonl") for k in "ab"
-    ]
+    texts = [r["text"] for r in _golden("corpus.jsonl")] + [r[k] for r in _golden("variants.jsonl") for k in "ab"]
     digest = hashlib.sha256("\n".join(fold(t) for t in texts).encode()).hexdigest()
     assert OUTPUT_DIGESTS.get(FOLD_VERSION) == digest, "fold's output changed: bump FOLD_VERSION"
 
