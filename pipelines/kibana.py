@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,14 @@ ES_TO_KIBANA_TYPE = {
     "ip": "ip",
 }
 
+# The same rule as transforms.elasticsearch.redact, without importing Beam for a Kibana upload.
+_CREDENTIALS_IN_URL = re.compile(r"(?<=//)[^/@\s]+@")
 _KQL_FIELD = re.compile(r"(?<![\w.\"])([A-Za-z_@][\w.]*)\s*(?::|<=|>=|<|>)")
+
+
+def redact(text: str) -> str:
+    """Remove credentials embedded in URLs (``https://user:pass@host``) from a message."""
+    return _CREDENTIALS_IN_URL.sub("***@", text)
 
 
 class KibanaError(Exception):
@@ -164,7 +171,10 @@ def canonical(obj: Mapping[str, Any]) -> dict[str, Any]:
             attributes[name] = _canonical_json_string(attributes[name])
     meta = attributes.get("kibanaSavedObjectMeta")
     if isinstance(meta, dict) and isinstance(meta.get("searchSourceJSON"), str):
-        attributes["kibanaSavedObjectMeta"] = {**meta, "searchSourceJSON": _canonical_json_string(meta["searchSourceJSON"])}
+        attributes["kibanaSavedObjectMeta"] = {
+            **meta,
+            "searchSourceJSON": _canonical_json_string(meta["searchSourceJSON"]),
+        }
     out["attributes"] = attributes
     out["references"] = sorted(out.get("references", []), key=lambda ref: (ref["name"], ref["type"], ref["id"]))
     return out
@@ -181,7 +191,9 @@ def data_view_titles(index: str = DEFAULT_INDEX, feed_health_index: str = DEFAUL
     }
 
 
-def _retitle(objects: Iterable[Mapping[str, Any]], titles: Mapping[str, str], expected: Mapping[str, str]) -> list[dict[str, Any]]:
+def _retitle(
+    objects: Iterable[Mapping[str, Any]], titles: Mapping[str, str], expected: Mapping[str, str]
+) -> list[dict[str, Any]]:
     out = []
     for obj in objects:
         obj = dict(obj)
@@ -250,7 +262,9 @@ def _search_source(obj: Mapping[str, Any]) -> dict[str, Any]:
 def _query_uses(obj: Mapping[str, Any], view: str, query: Mapping[str, Any] | None) -> list[FieldUse]:
     if not query or query.get("language") != "kuery":
         return []
-    return [FieldUse(obj["type"], obj["id"], view, field, "query") for field in sorted(kql_fields(query.get("query", "")))]
+    return [
+        FieldUse(obj["type"], obj["id"], view, field, "query") for field in sorted(kql_fields(query.get("query", "")))
+    ]
 
 
 def fields_used(objects: Iterable[Mapping[str, Any]]) -> list[FieldUse]:
@@ -327,7 +341,9 @@ def caps_from_mapping(properties: Mapping[str, Any], prefix: str = "") -> dict[s
         es_type = spec.get("type", "object")
         indexed = spec.get("index", True)
         doc_values = spec.get("doc_values", es_type != "text")
-        caps[path] = FieldCaps(frozenset({es_type}), searchable=bool(indexed), aggregatable=es_type != "text" and bool(doc_values))
+        caps[path] = FieldCaps(
+            frozenset({es_type}), searchable=bool(indexed), aggregatable=es_type != "text" and bool(doc_values)
+        )
         for sub, sub_spec in spec.get("fields", {}).items():
             caps.update(caps_from_mapping({sub: sub_spec}, f"{path}."))
     return caps
@@ -385,7 +401,7 @@ def _secret(name: str) -> str | None:
     return Path(path).read_text(encoding="utf-8").strip() if path else None
 
 
-def _session(url: str) -> Any:
+def _session() -> Any:
     """A requests session with credentials from the environment; TLS is verified for https."""
     import requests
 
@@ -395,9 +411,14 @@ def _session(url: str) -> Any:
         session.headers["Authorization"] = f"ApiKey {api_key}"
     elif (user := os.environ.get("AKHBAR_KIBANA_USERNAME")) and (password := _secret("AKHBAR_KIBANA_PASSWORD")):
         session.auth = (user, password)
-    if url.startswith("https") and os.environ.get("AKHBAR_KIBANA_CA_CERTS"):
-        session.verify = os.environ["AKHBAR_KIBANA_CA_CERTS"]
     return session
+
+
+def _verify(url: str) -> bool | str:
+    """``verify=`` for requests: a private CA bundle when configured, else the system's trust store."""
+    if url.startswith("https") and os.environ.get("AKHBAR_KIBANA_CA_CERTS"):
+        return os.environ["AKHBAR_KIBANA_CA_CERTS"]
+    return True
 
 
 def api_url(base: str, space: str | None, path: str) -> str:
@@ -417,12 +438,13 @@ def _describe_failure(response: Any) -> str:
 def _post(session: Any, url: str, timeout: float, **kwargs: Any) -> Any:
     import requests
 
-    from transforms.elasticsearch import redact
-
     try:
-        return session.post(url, timeout=timeout, **kwargs)
+        # per request: requests lets REQUESTS_CA_BUNDLE override a session-level `verify`
+        return session.post(url, timeout=timeout, verify=_verify(url), **kwargs)
     except requests.exceptions.SSLError as err:
-        raise KibanaError(f"TLS verification failed for {redact(url)} (set AKHBAR_KIBANA_CA_CERTS for a private CA): {err}") from err
+        raise KibanaError(
+            f"TLS verification failed for {redact(url)} (set AKHBAR_KIBANA_CA_CERTS for a private CA): {err}"
+        ) from err
     except requests.exceptions.RequestException as err:
         raise KibanaError(f"cannot reach Kibana at {redact(url)}: {type(err).__name__}: {redact(str(err))}") from err
 
@@ -445,7 +467,7 @@ def import_objects(
     """Upload ``objects`` as one NDJSON file with overwrite; Kibana's answer, or ``KibanaError``."""
     payload = "".join(dumps_line(obj) + "\n" for obj in sorted(objects, key=sort_key)).encode("utf-8")
     url = api_url(base_url, space, "/api/saved_objects/_import")
-    with _session(base_url) as session:
+    with _session() as session:
         response = _post(
             session,
             url,
@@ -459,13 +481,14 @@ def import_objects(
     if not result.get("success"):
         lines = format_import_errors(result.get("errors", []))
         raise KibanaError(
-            f"Kibana imported {result.get('successCount', 0)} of {len(objects)} saved objects; errors:\n" + "\n".join(lines)
+            f"Kibana imported {result.get('successCount', 0)} of {len(objects)} saved objects; errors:\n"
+            + "\n".join(lines)
         )
     return result
 
 
 def export_objects(
-    wanted: list[Mapping[str, Any]], base_url: str, space: str | None = None, timeout: float = 30.0
+    wanted: Sequence[Mapping[str, Any]], base_url: str, space: str | None = None, timeout: float = 30.0
 ) -> list[dict[str, Any]]:
     """The live versions of ``wanted`` (dicts with type and id), without the export details line."""
     url = api_url(base_url, space, "/api/saved_objects/_export")
@@ -474,7 +497,7 @@ def export_objects(
         "includeReferencesDeep": False,
         "excludeExportDetails": False,
     }
-    with _session(base_url) as session:
+    with _session() as session:
         response = _post(session, url, timeout, json=body)
     if response.status_code != 200:
         raise KibanaError(f"export refused: {_describe_failure(response)}")
@@ -506,17 +529,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument(
-            "--kibana-url", "--kibana_url", dest="kibana_url", default=None,
+            "--kibana-url",
+            "--kibana_url",
+            dest="kibana_url",
+            default=None,
             help=f"Kibana base URL (default: $AKHBAR_KIBANA_URL or {DEFAULT_KIBANA_URL})",
         )
         sub.add_argument("--space", default=None, help="Kibana space id (default: the default space)")
         sub.add_argument(
-            "--index", default=DEFAULT_INDEX,
+            "--index",
+            default=DEFAULT_INDEX,
             help="articles alias the data views point at, as given to `akhbar batch --index` (default: akhbar); "
             "the dead-letter data view follows as <index>-deadletter",
         )
         sub.add_argument(
-            "--feed-health-index", "--feed_health_index", dest="feed_health_index", default=DEFAULT_FEED_HEALTH_INDEX,
+            "--feed-health-index",
+            "--feed_health_index",
+            dest="feed_health_index",
+            default=DEFAULT_FEED_HEALTH_INDEX,
             help=f"feed health index of `akhbar stream` (default: {DEFAULT_FEED_HEALTH_INDEX})",
         )
         sub.add_argument(
@@ -526,8 +556,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transforms.elasticsearch import redact
-
     directory = args.dir or config_path("kibana")
     base = kibana_url(args.kibana_url)
     where = f"{redact(base)}" + (f" (space {args.space})" if args.space else "")
@@ -535,7 +563,9 @@ def run(args: argparse.Namespace) -> int:
         by_file = load_objects(directory)
         objects = all_objects(by_file)
         if args.kibana_command == "import":
-            result = import_objects(with_index(objects, args.index, args.feed_health_index), base, args.space, args.timeout)
+            result = import_objects(
+                with_index(objects, args.index, args.feed_health_index), base, args.space, args.timeout
+            )
             print(
                 f"imported {result.get('successCount', 0)} saved objects into Kibana at {where}; "
                 f"data views: {args.index}, {args.index}-deadletter, {args.feed_health_index}"
