@@ -1,0 +1,210 @@
+"""Near-duplicate detection across runs against the real Elasticsearch (issue 7 acceptance).
+
+Each "run" is a separate Beam pipeline; what one run knows about another comes only from
+the documents it indexed (``dedup.bands``, ``dedup.minhash``, ``dedup.cluster_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import tempfile
+import uuid
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from eval.dedup import edit_article, load_articles
+from pipelines.batch import run
+from tests.conftest import es_url
+from transforms.dedup import NearDedup, load_config
+from transforms.elasticsearch import EsConfig, article_to_document, ensure_index
+from transforms.records import Article
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / ".." / "shared" / "data" / "arabic-news" / "articles.jsonl"
+JUBEIR = "snn-aawsat-2015-08-10-196"
+# Saudi Press Agency stories and their reprints (clusters measured in the corpus), plus
+# unrelated stories, in publication order.
+HALVES_IDS = (
+    "snn-sabq-2015-08-09-1266",  # crown prince: UAE martyrs treated like Saudi ones (wire)
+    "snn-alriyadh-2015-08-09-749",
+    "snn-aawsat-2015-08-10-196",  # al-Jubeir on Iran
+    "ant-CN-middleEast-982-20180520",
+    "snn-okaz-2015-08-10-1363",  # reprint of the first
+    "snn-almadina-2015-08-11-529",  # reprint of al-Jubeir
+    "ant-CN-middleEast-988-20180521",
+    "snn-aljazirah-2015-08-11-363",
+)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_articles(CORPUS)
+
+
+def as_article(row, published_at=None):
+    return Article(
+        id=row["id"],
+        source=row["source"],
+        title=row["title"] or "",
+        body=row["body"] or "",
+        origin=row["origin"],
+        fetched_at="2026-11-25T08:00:00+00:00",
+        url=row["url"],
+        published_at=published_at or row["published"],
+    )
+
+
+class _Spill(beam.DoFn):
+    """Pickles each element into a folder: how a test reads a pipeline's outputs back."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def process(self, element):
+        Path(self.folder, f"{uuid.uuid4().hex}.pkl").write_bytes(pickle.dumps(element))
+
+
+def dedup_run(articles, es, config=None):
+    """One run: NearDedup against the index; returns (articles, duplicates, dead) as lists."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with TestPipeline() as p:
+            out = p | beam.Create(list(articles)) | NearDedup(es, config or load_config())
+            for name in ("articles", "duplicates", "dead"):
+                Path(tmp, name).mkdir()
+                _ = out[name] | f"Spill{name}" >> beam.ParDo(_Spill(str(Path(tmp, name))))
+        return tuple(
+            sorted((pickle.loads(f.read_bytes()) for f in Path(tmp, name).iterdir()), key=repr)
+            for name in ("articles", "duplicates", "dead")
+        )
+
+
+def index_all(client, alias, articles):
+    for article in articles:
+        client.index(index=alias, id=article.id, document=article_to_document(article))
+    client.indices.refresh(index=alias)
+
+
+def indexed_clusters(client, alias):
+    hits = client.search(index=alias, query={"match_all": {}}, size=100, source=["dedup"])["hits"]["hits"]
+    return {h["_id"]: (h["_source"]["dedup"]["cluster_id"], h["_source"]["dedup"]["duplicate_of"]) for h in hits}
+
+
+def test_edited_copy_in_a_later_run_joins_the_indexed_cluster(es_client, index_name, corpus):
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    original = as_article(corpus[JUBEIR], "2015-08-10T09:00:00+03:00")
+    first, _, dead = dedup_run([original], es)
+    assert dead == [] and first[0].dedup["duplicate_of"] is None
+    index_all(es_client, index_name, first)
+
+    row = edit_article(corpus[JUBEIR], "lead_drop_respell")  # new lead, a paragraph gone, شؤون -> شئون, أ -> ا
+    assert "شئون" in row["body"] and "شؤون" in corpus[JUBEIR]["body"]
+    assert "عادل بن احمد الجبير" in row["body"] and "عادل بن أحمد الجبير" in corpus[JUBEIR]["body"]
+    paragraphs = [[line for line in body.split("\n") if line.strip()] for body in (corpus[JUBEIR]["body"], row["body"])]
+    assert len(paragraphs[1]) == len(paragraphs[0]) and paragraphs[1][0] not in paragraphs[0]  # one out, a lead in
+    copy = as_article(row, "2015-08-17T09:00:00+03:00")
+    later, duplicates, dead = dedup_run([copy], es)
+    assert dead == [] and duplicates == []
+    (flagged,) = later
+    assert flagged.dedup["duplicate_of"] == JUBEIR
+    assert flagged.dedup["cluster_id"] == first[0].dedup["cluster_id"] == JUBEIR
+    assert flagged.dedup["is_canonical"] is False
+    assert flagged.dedup["similarity"] >= load_config().threshold
+
+    index_all(es_client, index_name, later)
+    assert indexed_clusters(es_client, index_name) == {JUBEIR: (JUBEIR, None), copy.id: (JUBEIR, JUBEIR)}
+    mapping = es_client.indices.get_mapping(index=index_name)
+    dedup_mapping = next(iter(mapping.values()))["mappings"]["properties"]["dedup"]["properties"]
+    assert dedup_mapping["minhash"]["index"] is False
+
+
+def test_exact_copy_under_another_url_is_never_indexed_twice(es_client, index_name, corpus):
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    original = as_article(corpus[JUBEIR])
+    index_all(es_client, index_name, dedup_run([original], es)[0])
+    copy = original.with_(id="https://mirror.example/jubeir", url="https://mirror.example/jubeir")
+    kept, duplicates, _ = dedup_run([copy], es)
+    assert kept == []
+    assert [(d[0].id, d[1], d[2]) for d in duplicates] == [(copy.id, "same_content_indexed", JUBEIR)]
+
+
+def test_reingesting_indexed_documents_keeps_their_clusters(es_client, index_name, corpus):
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    articles = [as_article(corpus[i]) for i in HALVES_IDS]
+    first, _, _ = dedup_run(articles, es)
+    index_all(es_client, index_name, first)
+    before = indexed_clusters(es_client, index_name)
+    again, duplicates, dead = dedup_run(articles, es)
+    assert duplicates == [] and dead == []
+    assert {a.id: (a.dedup["cluster_id"], a.dedup["duplicate_of"]) for a in again} == before
+    index_all(es_client, index_name, again)
+    assert es_client.count(index=index_name)["count"] == len(HALVES_IDS)
+
+
+def test_two_halves_in_two_runs_give_the_clusters_of_one_run(es_client, index_name, corpus):
+    articles = [as_article(corpus[i]) for i in HALVES_IDS]
+    one_alias, halves_alias = f"{index_name}-one", f"{index_name}-halves"
+    for alias in (one_alias, halves_alias):
+        ensure_index(es_client, alias)
+    try:
+        index_all(es_client, one_alias, dedup_run(articles, EsConfig(url=es_url(), alias=one_alias))[0])
+        half = len(articles) // 2
+        halves_es = EsConfig(url=es_url(), alias=halves_alias)
+        index_all(es_client, halves_alias, dedup_run(articles[:half], halves_es)[0])
+        index_all(es_client, halves_alias, dedup_run(articles[half:], halves_es)[0])
+        one_run = indexed_clusters(es_client, one_alias)
+        assert indexed_clusters(es_client, halves_alias) == one_run
+        assert one_run["snn-okaz-2015-08-10-1363"][0] == one_run["snn-sabq-2015-08-09-1266"][0]
+        assert one_run["snn-almadina-2015-08-11-529"] == (JUBEIR, JUBEIR)
+        assert len({cluster for cluster, _ in one_run.values()}) < len(articles)
+    finally:
+        es_client.indices.delete_index_template(name=f"akhbar-{one_alias}", ignore=[404])
+        es_client.indices.delete_index_template(name=f"akhbar-{halves_alias}", ignore=[404])
+
+
+def test_lookup_in_a_missing_index_finds_nothing(index_name, corpus):
+    kept, duplicates, dead = dedup_run([as_article(corpus[JUBEIR])], EsConfig(url=es_url(), alias=index_name))
+    assert dead == [] and duplicates == []
+    assert kept[0].dedup["cluster_id"] == JUBEIR and kept[0].dedup["duplicate_of"] is None
+
+
+def test_unreachable_server_dead_letters_the_batch(corpus):
+    article = as_article(corpus[JUBEIR])
+    kept, _, dead = dedup_run([article], EsConfig(url="http://127.0.0.1:9", alias="nowhere", request_timeout=1))
+    assert kept == []
+    assert [(d.step, d.article_id) for d in dead] == [("dedup_lookup", JUBEIR)]
+
+
+def test_batch_pipeline_flags_a_later_edited_copy(es_client, index_name, corpus, tmp_path):
+    """The same acceptance through ``akhbar batch`` in two runs (the pipeline wires the composites)."""
+
+    def ingest(rows, name):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        args = ["--input", str(path), "--index", index_name, "--es-url", es_url()]
+        return run([*args, "--deadletter-dir", str(tmp_path / "dead"), "--pending-dir", str(tmp_path / "pending")])
+
+    original = {**corpus[JUBEIR], "published": "2015-08-10T09:00:00+03:00"}
+    copy = {
+        **edit_article(corpus[JUBEIR], "lead_drop_respell"),
+        "url": "https://mirror.example/jubeir-copy",
+        "published": "2015-08-17T09:00:00+03:00",
+    }
+    first = ingest([original], "first")
+    assert first.balanced, first.render()
+    second = ingest([copy], "second")
+    assert second.balanced, second.render()
+    es_client.indices.refresh(index=index_name)
+    docs = es_client.search(index=index_name, query={"match_all": {}}, size=10)["hits"]["hits"]
+    assert len(docs) == 2
+    (copy_doc,) = [d for d in docs if "mirror.example" in (d["_source"]["url"] or "")]
+    (original_doc,) = [d for d in docs if d is not copy_doc]
+    assert original_doc["_source"]["dedup"]["duplicate_of"] is None
+    assert copy_doc["_source"]["dedup"]["duplicate_of"] == original_doc["_id"]
+    assert copy_doc["_source"]["dedup"]["cluster_id"] == original_doc["_source"]["dedup"]["cluster_id"]
