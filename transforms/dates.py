@@ -303,6 +303,11 @@ class Candidate:
 class Context:
     folded: str
     anchor: dt.date | None
+    original: str = ""
+    offsets: list[int] | None = None
+
+    def to_original(self, index: int) -> int:
+        return index if self.offsets is None else self.offsets[index]
 
     def word_before(self, start: int) -> str:
         m = _WORD_BEFORE.search(self.folded, max(0, start - 40), start)
@@ -470,17 +475,22 @@ def _strip_clitics(word: str) -> str:
     return re.sub(r"^[وف]?[بلك]?(?=ال)", "", word)
 
 
+_YEAR_WORDS = rf"(?:الف|الفين|الفان|الفي)(?:\s+و\s*(?:{_CARD}))*"
 _CAL = re.compile(
     _LEAD
     + rf"""(?P<x>
+    (?:(?P<dem>هذا|هذه)\s+)?
     (?:(?:يوم\s+)?(?P<wd>{_WD})\s*[،,]?\s*)?
-    (?:(?P<day>\d{{1,2}}|{_ORD})
-        (?:\s*(?:-|–|الي|حتي|و)\s*(?P<day2>\d{{1,2}}))?
+    (?:(?P<day>\d{{1,2}}|{_ORD}|اول)
+        (?:\s*(?:-|–|الي|حتي|و)\s*(?P<day2>\d{{1,2}}|{_ORD}))?
         \s*(?:[-/.]\s*)?(?:من\s+)?)?
     (?P<shahr>شهر\s+)?
     (?:(?P<gm>{_GM})(?:\s*(?:/|\(|-|–)\s*(?P<gm2>{_GM})\s*\)?)?|(?P<hm>{_HM}))
-    (?:\s*[،,]?\s*(?:من\s+)?(?:{_YEAR_KW}\s+)?(?P<year>\d{{4}}|\d{{2,4}}(?=\s*(?:{_HERA}|{_GERA}){_END}))
+    (?:\s*-?\s*(?P<dayafter>{_ORD}|\d{{1,2}}(?=\s*(?:[،,]\s*\S|$))))?
+    (?:\s*[،,.]?\s*(?:من\s+)?(?:{_YEAR_KW}\s+)?
+        (?P<year>\d{{4}}|\d{{2,4}}(?=\s*(?:{_HERA}|{_GERA}){_END})|{_YEAR_WORDS})
         (?:\s*(?P<era>{_HERA}|{_GERA}))?
+     |\s+(?:من\s+)?(?P<ryear>(?:(?P<ydem>هذا)\s+)?(?:العام|السنة)(?:\s+(?P<yadj>{_ADJ}))?)
      |\s+(?P<adj>{_ADJ}))?
     {_HOLIDAY_HONORIFIC}
     ){_END}""",
@@ -493,22 +503,40 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
     gm, hm = m.group("gm"), m.group("hm")
     word = gm or hm or ""
-    has_context = bool(m.group("day") or m.group("year") or m.group("gm2") or m.group("shahr") or m.group("adj"))
+    has_context = bool(
+        m.group("day") or m.group("year") or m.group("gm2") or m.group("shahr") or m.group("adj") or m.group("dem")
+    )
     if not has_context and (word in lex.ambiguous_months or hm):
         if not _PREP_BEFORE.search(ctx.folded, max(0, start - 14), start):
             return None
-    if gm == "اب" and not has_context:
+    if gm == "اب" and ctx.original[ctx.to_original(m.start("gm"))] != "آ":
         return None
     adj = lex.relative_adjectives.get(m.group("adj") or "", None)
-    day_text = m.group("day")
-    day = None
-    if day_text:
-        day = int(day_text) if day_text.isdigit() else lex.ordinals.get(day_text)
-    day2 = int(m.group("day2")) if m.group("day2") else None
+    if m.group("dem"):
+        adj = 0
+    day = _day_number(m.group("day") or m.group("dayafter"))
+    day2 = _day_number(m.group("day2"))
     year_text = m.group("year")
+    if m.group("ryear") and hm:
+        year_text = None
+    elif m.group("ryear"):
+        if not (m.group("ydem") or m.group("yadj")):
+            return None
+        offset = lex.relative_adjectives.get(m.group("yadj") or "", 0)
+        year_text = f"{ctx.anchor.year + offset:04d}" if ctx.anchor else None
+        if year_text is None:
+            value = f"XXXX-{lex.gregorian_months.get(gm or '', 0):02d}"
+            return Candidate(start, end, "DATE", value, grain="month") if gm else None
+    elif year_text and not year_text.isdigit():
+        year_number = _number(year_text)
+        if not isinstance(year_number, int):
+            return None
+        year_text = f"{year_number:04d}"
     era = m.group("era") or ""
     if hm:
         month = lex.hijri_months[hm]
+        if day2 is not None:
+            return None
         return _hijri_candidate(ctx, start, end, month, day, year_text, adj)
     month = lex.gregorian_months[gm]
     if year_text:
@@ -540,6 +568,16 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     if not prefix.startswith("X") and _safe_date(int(prefix[:4]), month, day) is None:
         return None
     return Candidate(start, end, "DATE", f"{prefix}-{day:02d}")
+
+
+def _day_number(text: str | None) -> int | None:
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    if text == "اول":
+        return 1
+    return _L.ordinals.get(re.sub(r"\s+", " ", text))
 
 
 def _hijri_candidate(
@@ -630,8 +668,8 @@ def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
 
 
 _NUMERIC = re.compile(
-    r"(?<![\w./:-])(?P<x>(?P<a>\d{1,4})\s*(?P<sep>[/.-])\s*(?P<b>\d{1,4})(?:\s*(?P=sep)\s*(?P<c>\d{1,4}))?"
-    r"|(?P<a2>\d{1,2})\s*/\s*(?P<b2>\d{1,2})\s*,\s*(?P<c2>\d{2,4}))(?![\w/.:-]?\d)"
+    r"(?<![\w./:-])(?P<x>(?P<a2>\d{1,2})\s*/\s*(?P<b2>\d{1,2})\s*,\s*(?P<c2>\d{2,4})"
+    r"|(?P<a>\d{1,4})\s*(?P<sep>[/.-])\s*(?P<b>\d{1,4})(?:\s*(?P=sep)\s*(?P<c>\d{1,4}))?)(?![\w/.:-]?\d)"
 )
 _NUMERIC_PREFIX = re.compile(r"(?:^|\s)[وف]?(?:في|يوم|بتاريخ|تاريخ|حتي|منذ|الي|الموافق|لغاية|اعتبارا\s+من)\s*$")
 
@@ -722,27 +760,97 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _WEEKDAY = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+)?(?:(?:يوم|يومي)\s+)?(?P<wd>{_WD})
-    (?:\s+(?:من\s+)?(?P<wk>الاسبوع\s+)?(?P<adj>{_ADJ}))?){_END}""",
+    + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+)?
+    (?:(?:(?P<pdem>هذا)\s+)?(?P<pwk>الاسبوع)(?:\s+(?P<padj>{_ADJ}))?\s+)?
+    (?:(?:يوم|يومي)\s+)?(?P<wd>{_WD})
+    (?:\s*[،,]?\s*(?P<fi>في\s+)?(?P<dn>\d{{1,2}}(?![\d/.:-])|{_ORD}|(?<=في\s)(?:{_NUMWORDS})))?
+    (?:\s+(?:من\s+)?(?:(?P<wdem>هذا)\s+)?(?P<wk>الاسبوع)(?:\s+(?P<wadj>{_ADJ}))?|\s+(?P<adj>{_ADJ}))?){_END}""",
     re.VERBOSE,
 )
 
 
 def _weekday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
-    after = ctx.word_after(end)
-    if after in {"عشر", "عشرة"}:
+    if not m.group("part") and not m.group("pwk"):
+        start = m.start("wd")
+    if ctx.word_after(end) in {"عشر", "عشرة"}:
         return None
     weekday = _L.weekdays[m.group("wd")]
+    if m.group("pwk") and not (m.group("pdem") or m.group("padj")):
+        return None
+    if m.group("wk") and not (m.group("wdem") or m.group("wadj")):
+        end = m.end("dn") if m.group("dn") else m.end("wd")
+    week_adj = m.group("padj") or m.group("wadj")
+    week_offset = None
+    if m.group("pdem") or m.group("wdem") or week_adj:
+        week_offset = _L.relative_adjectives.get(week_adj or "", 0)
     adj = _L.relative_adjectives.get(m.group("adj") or "")
-    if m.group("wk") and adj is not None and ctx.anchor is not None:
-        monday = ctx.anchor - dt.timedelta(days=ctx.anchor.isoweekday() - 1) + dt.timedelta(weeks=adj)
+    dn = m.group("dn")
+    if dn and _number_context_blocked(ctx, m.start("dn"), m.end("dn")) and dn.isdigit():
+        end = m.end("wd")
+        dn = None
+    if dn and ctx.anchor is not None:
+        value = _weekday_with_day(weekday, dn, bool(m.group("fi")), ctx.anchor)
+        if value is None:
+            return None
+    elif dn:
+        value = f"XXXX-WXX-{weekday}"
+    elif week_offset is not None and ctx.anchor is not None:
+        monday = ctx.anchor - dt.timedelta(days=ctx.anchor.isoweekday() - 1) + dt.timedelta(weeks=week_offset)
         value = (monday + dt.timedelta(days=weekday - 1)).isoformat()
     else:
         value = _resolve_weekday(weekday, ctx, start, end, adj)
     if m.group("part"):
         return Candidate(start, end, "TIME", f"{value}T{_L.dayparts[m.group('part')]}")
     return Candidate(start, end, "DATE", value)
+
+
+def _weekday_with_day(weekday: int, dn: str, with_fi: bool, anchor: dt.date) -> str | None:
+    """"الجمعة 15" is the 15th that falls on a Friday nearest the anchor; "الأحد الثاني" the 2nd Sunday."""
+    ordinal = None if dn.isdigit() or with_fi else _L.ordinals.get(re.sub(r"\s+", " ", dn))
+    if ordinal is not None:
+        if ordinal > 5:
+            return None
+        first = anchor.replace(day=1)
+        shift = (weekday - first.isoweekday()) % 7
+        return (first + dt.timedelta(days=shift + 7 * (ordinal - 1))).isoformat()
+    day = int(dn) if dn.isdigit() else (_L.ordinals.get(re.sub(r"\s+", " ", dn)) or _number(dn))
+    if not isinstance(day, int) or not 1 <= day <= 31:
+        return None
+    options = []
+    for delta in (0, -1, 1, -2, 2):
+        year, month = _add_months(anchor.year, anchor.month, delta)
+        candidate = _safe_date(year, month, day)
+        if candidate and candidate.isoweekday() == weekday:
+            options.append(candidate)
+    if not options:
+        candidate = _safe_date(anchor.year, anchor.month, day)
+        return candidate.isoformat() if candidate else None
+    return min(options, key=lambda d: abs((d - anchor).days)).isoformat()
+
+
+_MONTH_DAY = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<open>من|بين|ما\s+بين)\s+)?(?P<day>\d{{1,2}}|{_ORD})
+    (?:\s*(?:-|الي|حتي|و)\s*(?P<day2>\d{{1,2}}|{_ORD}))?
+    \s+(?:من\s+|في\s+)?(?:(?P<dem>هذا)\s+)?الشهر(?:\s+(?P<adj>{_ADJ}))?){_END}""",
+    re.VERBOSE,
+)
+
+
+def _month_day_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    if not (m.group("dem") or m.group("adj")):
+        return None
+    day, day2 = _day_number(m.group("day")), _day_number(m.group("day2"))
+    if day is None or not 1 <= day <= 31 or (day2 is not None and not day < day2 <= 31):
+        return None
+    if day2 is None and m.group("open"):
+        start = m.start("day")
+    month = _shift_period("month", _L.relative_adjectives.get(m.group("adj") or "", 0), ctx.anchor)
+    if day2 is not None:
+        return Candidate(start, end, "DATE", f"{month}-{day:02d}/{month}-{day2:02d}", grain="range")
+    return Candidate(start, end, "DATE", f"{month}-{day:02d}")
 
 
 _PERIOD = re.compile(
@@ -774,12 +882,12 @@ def _period_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 _DURATION = re.compile(
     _LEAD
     + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
-    (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين))?
-      (?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?(?:{_UNITS}))*
+    (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين|واحد|واحدة))?
+      (?:\s*(?:و|،|,)?\s*(?:{_QTY}\s*)?(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
       (?:\s+و\s*(?:نصف|ربع|النصف|الربع))?)){_END}""",
     re.VERBOSE,
 )
-_DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?P<u>{_UNITS})(?!\w)")
+_DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?P<u>{_UNITS})(?P<one>\s+(?:واحد|واحدة))?(?!\w)")
 _DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
 _AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
 _TIME_UNITS = {"S", "M", "H"}
@@ -809,7 +917,7 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
                 amount = float(number) * (count or 1) if count == 2 else float(number)
         else:
             amount = float(count) if count else None
-            explicit = explicit or count == 2
+            explicit = explicit or count == 2 or bool(part.group("one"))
         parts.append((unit, amount))
     if not parts:
         return None
@@ -939,8 +1047,8 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         hour, minute = hour - 1, 60 - (15 if "ربع" in m.group("minus") else 20)
     if hour > 24 or minute > 59:
         return None
-    if part in _L.pm_dayparts or part in {"مساء", "بعد الظهر"}:
-        if hour < 12 and not (part in {"ظهرا", "الظهر"} and hour >= 11):
+    if part in _L.pm_dayparts or part in {"مساء", "بعد الظهر", "الظهر"}:
+        if hour < 12 and not ("ظهر" in part and hour >= 11):
             hour += 12
     elif part in _L.am_dayparts and hour == 12:
         hour = 0
@@ -954,6 +1062,84 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     elif ctx.anchor is not None:
         date = ctx.anchor.isoformat()
     return Candidate(start, end, "TIME", f"{date}T{clock}")
+
+
+_FIXED_TIMES = _table(_L.raw["fixed_times"])
+_FIXED_TIME = re.compile(_LEAD + rf"(?P<x>(?:(?P<h>\d{{1,2}}(?::\d{{2}})?)\s+)?(?P<t>{_alt(_FIXED_TIMES)})){_END}")
+
+
+def _fixed_time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    clock = _FIXED_TIMES[re.sub(r"\s+", " ", m.group("t"))]
+    if m.group("h"):
+        hour, _, minute = m.group("h").partition(":")
+        clock = f"{int(hour) % 12 + (12 if clock == '12:00' else 0):02d}:{int(minute or 0):02d}"
+    date = ctx.anchor.isoformat() if ctx.anchor else "XXXX-XX-XX"
+    return Candidate(start, end, "TIME", f"{date}T{clock}")
+
+
+_HOUR = rf"(?:\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
+_TIME_RANGE = re.compile(
+    _LEAD
+    + rf"""(?P<x>(?:(?P<open>من|بين)\s+)?(?:الساعة\s+)?(?P<h1>{_HOUR})(?:\s*(?P<p1>{_PM}))?
+    \s*(?:-|الي|حتي|و)\s*(?:الساعة\s+)?(?P<h2>{_HOUR})(?:\s*(?P<p2>{_PM}))?){_END}""",
+    re.VERBOSE,
+)
+
+
+def _clock_value(hour_text: str, part: str) -> tuple[int, int] | None:
+    hour_text = re.sub(r"\s+", " ", hour_text)
+    if re.fullmatch(r"\d{1,2}(?::\d{2})?", hour_text):
+        hour_s, _, minute_s = hour_text.partition(":")
+        hour, minute = int(hour_s), int(minute_s or 0)
+    else:
+        number = _HOUR_WORDS.get(hour_text) or _number(hour_text)
+        if not isinstance(number, int):
+            return None
+        hour, minute = number, 0
+    if hour > 24 or minute > 59:
+        return None
+    if part and (part in _L.pm_dayparts) and hour < 12 and not ("ظهر" in part and hour >= 11):
+        hour += 12
+    return hour, minute
+
+
+def _time_range_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    p1, p2 = m.group("p1") or "", m.group("p2") or ""
+    colon = ":" in m.group("h1") or ":" in m.group("h2")
+    if not (p1 or p2 or (m.group("open") and colon)):
+        return None
+    if m.group("open") == "بين" and "و" not in ctx.folded[m.end("h1") : m.start("h2")]:
+        return None
+    first = _clock_value(m.group("h1"), p1 or (p2 if p2 in _L.pm_dayparts else ""))
+    second = _clock_value(m.group("h2"), p2)
+    if first is None or second is None:
+        return None
+    if first[0] > second[0] and not p1 and first[0] >= 12:
+        first = (first[0] - 12, first[1])
+    date = ctx.anchor.isoformat() if ctx.anchor else "XXXX-XX-XX"
+    value = f"{date}T{first[0]:02d}:{first[1]:02d}/{date}T{second[0]:02d}:{second[1]:02d}"
+    return Candidate(start, end, "TIME", value, grain="range")
+
+
+_ALL_OF = re.compile(_LEAD + r"(?P<x>(?:طوال|طيلة)\s+(?P<u>(?:ال)?(?:يوم|اسبوع|شهر|عام|سنة)))" + _END)
+
+
+def _all_of_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    unit = m.group("u")
+    unit = unit[2:] if unit.startswith("ال") else unit
+    return Candidate(start, end, "DURATION", _SET_UNIT[unit], grain="other")
+
+
+_WEEKEND = re.compile(_LEAD + rf"(?P<x>عطلة\s+نهاية\s+(?:(?P<dem>هذا)\s+)?الاسبوع(?:\s+(?P<adj>{_ADJ}))?){_END}")
+
+
+def _weekend_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    start, end = m.span("x")
+    offset = _L.relative_adjectives.get(m.group("adj") or "", 0)
+    return Candidate(start, end, "DATE", f"{_shift_period('week', offset, ctx.anchor)}-WE", grain="other")
 
 
 _DECADE = re.compile(
@@ -1106,6 +1292,11 @@ RULES: tuple[Rule, ...] = (
     Rule("relative_day", _RELDAY, _relday_resolve),
     Rule("time", _TIME, _time_resolve),
     Rule("weekday", _WEEKDAY, _weekday_resolve),
+    Rule("month_day", _MONTH_DAY, _month_day_resolve, ("الشهر",)),
+    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
+    Rule("time_range", _TIME_RANGE, _time_range_resolve),
+    Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
+    Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
     Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
     Rule("period", _PERIOD, _period_resolve),
     Rule("year", _YEAR, _year_resolve),
@@ -1177,10 +1368,11 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
         ):
             opener = _RANGE_OPEN.search(ctx.folded, max(0, prev.start - 24), prev.start)
             between = ctx.folded[prev.end : cand.start].strip()
-            if opener and not (opener.group("w") == "منذ" and between.startswith("و")):
-                merged[-1] = Candidate(
-                    opener.start("w"), cand.end, prev.type, f"{prev.value}/{cand.value}", prev.rule, grain="range"
-                )
+            if opener and opener.group("w") == "منذ" and between.startswith("و"):
+                opener = None
+            if opener or re.match(r"(?:-|–|الي|حتي)", between):
+                start = opener.start("w") if opener else prev.start
+                merged[-1] = Candidate(start, cand.end, prev.type, f"{prev.value}/{cand.value}", prev.rule, grain="range")
                 continue
         merged.append(cand)
     return merged
@@ -1204,7 +1396,7 @@ def _anchor(published: dt.date | dt.datetime | str | None) -> dt.date | None:
 def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annotation]:
     """Annotate the temporal expressions in ``text``, resolved against ``published``."""
     folded, offsets = fold_with_offsets(text)
-    ctx = Context(folded, _anchor(published))
+    ctx = Context(folded, _anchor(published), text, offsets)
     candidates: list[Candidate] = []
     for index, rule in enumerate(RULES):
         if rule.keywords and not any(k in folded for k in rule.keywords):
