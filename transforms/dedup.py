@@ -247,26 +247,29 @@ def verify_band_group(
 ) -> list[tuple[str, str, float]]:
     """Verified pairs ``(id_a, id_b, similarity)`` (id_a < id_b) among articles sharing a band key.
 
-    ``members`` are ``(id, signature, shingle count)``. All pairs are compared at once with
-    numpy; a group is as large as the number of articles sharing that band, which at news
-    scale is the size of a reprint cluster.
+    ``members`` are ``(id, signature, shingle count)``. Each member is compared with the
+    later ones in one numpy step, so memory stays linear in the group size; a group is as
+    large as the number of articles sharing that band, which at news scale is the size of a
+    reprint cluster (exact copies were removed before).
     """
     unique = {article_id: (signature, size) for article_id, signature, size in members}
-    if len(unique) < 2:
-        return []
     ids = sorted(unique)
+    if len(ids) < 2:
+        return []
     signatures = np.stack([unique[article_id][0] for article_id in ids])
     sizes = np.array([unique[article_id][1] for article_id in ids], dtype=np.float64)
-    agree = (signatures[:, None, :] == signatures[None, :, :]).mean(axis=2)
-    if config.measure == "containment":
-        smaller = np.minimum(sizes[:, None], sizes[None, :])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores = np.where(smaller > 0, agree * (sizes[:, None] + sizes[None, :]) / ((1.0 + agree) * smaller), 0.0)
-        scores = np.minimum(scores, 1.0)
-    else:
-        scores = agree
-    first, second = np.nonzero(np.triu(scores >= config.threshold, k=1))
-    return [(ids[i], ids[j], round(float(scores[i, j]), 4)) for i, j in zip(first, second, strict=True)]
+    pairs = []
+    for i in range(len(ids) - 1):
+        agree = (signatures[i + 1 :] == signatures[i]).mean(axis=1)
+        if config.measure == "containment":
+            others = sizes[i + 1 :]
+            smaller = np.maximum(np.minimum(others, sizes[i]), 1.0)
+            scores = np.minimum(agree * (others + sizes[i]) / ((1.0 + agree) * smaller), 1.0)
+        else:
+            scores = agree
+        for offset in np.nonzero(scores >= config.threshold)[0]:
+            pairs.append((ids[i], ids[i + 1 + offset], round(float(scores[offset]), 4)))
+    return pairs
 
 
 def near_duplicate_pairs(
@@ -436,9 +439,23 @@ def resolve_component(members: Sequence[Member]) -> dict[str, Resolution]:
     return resolutions
 
 
-def survivor_key(article: Any) -> tuple[int, float, str]:
-    """Which of several copies survives: earliest published, then id."""
-    return published_sort_key(article.published_at, article.id)
+def _instant(text: str | None) -> float:
+    key = published_sort_key(text, "")
+    return key[1] if key[0] == 0 else float("-inf")
+
+
+def choose_survivor(group: Sequence[Article], reason: str) -> tuple[Article, list[Article]]:
+    """The article kept among exact duplicates, and the others.
+
+    ``same_id`` (one canonical URL seen twice): the latest fetched version, since a changed
+    article at the same URL is an update; ties by content hash. ``same_content`` (one folded
+    body under several ids): the earliest published, then the smallest id.
+    """
+    if reason == "same_id":
+        ordered = sorted(group, key=lambda a: (-_instant(a.fetched_at), a.content_hash or ""))
+    else:
+        ordered = sorted(group, key=lambda a: (published_sort_key(a.published_at, a.id), a.fetched_at))
+    return ordered[0], ordered[1:]
 
 
 # --- Beam composites ----------------------------------------------------------------------
@@ -447,10 +464,6 @@ def survivor_key(article: Any) -> tuple[int, float, str]:
 
 DUPLICATES = "duplicates"
 DEAD = "dead"
-_exact_duplicates = Metrics.counter("dedup", "exact_duplicates")
-_near_duplicates = Metrics.counter("dedup", "near_duplicates")
-_indexed_matches = Metrics.counter("dedup", "joined_indexed_clusters")
-_lookup_failures = Metrics.counter("dedup", "lookup_failures")
 
 
 def _dead(step: str, article: Article, err: BaseException) -> beam.pvalue.TaggedOutput:
@@ -466,28 +479,30 @@ class _AddContentHash(beam.DoFn):
             yield _dead("dedup_hash", article, err)
 
 
-class _KeepEarliest(beam.DoFn):
-    """One survivor per key; the others go to ``duplicates`` as (article, reason, kept_id)."""
+class _KeepOne(beam.DoFn):
+    """One survivor per key (``choose_survivor``); the others go to ``duplicates`` as
+    ``(article, reason, kept_id)``."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+        self.duplicates = Metrics.counter("dedup", f"exact_{reason}")
 
     def process(self, keyed: tuple[str, Iterable[Article]]) -> Iterator[Any]:
-        _, group = keyed
-        ordered = sorted(group, key=lambda a: (survivor_key(a), a.fetched_at, a.content_hash or ""))
-        yield ordered[0]
-        for loser in ordered[1:]:
-            _exact_duplicates.inc()
-            yield beam.pvalue.TaggedOutput(DUPLICATES, (loser, self.reason, ordered[0].id))
+        kept, losers = choose_survivor(list(keyed[1]), self.reason)
+        yield kept
+        for loser in losers:
+            self.duplicates.inc()
+            yield beam.pvalue.TaggedOutput(DUPLICATES, (loser, self.reason, kept.id))
 
 
 class ExactDedup(beam.PTransform):
     """PCollection[Article] -> {"articles", "duplicates", "dead"}.
 
-    Sets ``content_hash``; keeps one article per id (same canonical URL), then one per
-    content hash (same folded body under another URL): the earliest published, then the
-    smallest id. ``duplicates`` holds ``(article, reason, kept_id)`` with reason ``same_id``
-    or ``same_content``; ``dead`` holds DeadLetters for articles with no text at all.
+    Sets ``content_hash``; keeps one article per id (same canonical URL: the latest fetched
+    version, an update), then one per content hash (same folded body under another URL: the
+    earliest published, then the smallest id). ``duplicates`` holds ``(article, reason,
+    kept_id)`` with reason ``same_id`` or ``same_content``; ``dead`` holds DeadLetters for
+    articles with no text at all.
     """
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
@@ -496,13 +511,13 @@ class ExactDedup(beam.PTransform):
             hashed.articles
             | "KeyById" >> beam.Map(lambda a: (a.id, a))
             | "GroupById" >> beam.GroupByKey()
-            | "OnePerId" >> beam.ParDo(_KeepEarliest("same_id")).with_outputs(DUPLICATES, main="articles")
+            | "OnePerId" >> beam.ParDo(_KeepOne("same_id")).with_outputs(DUPLICATES, main="articles")
         )
         per_hash = (
             per_id.articles
             | "KeyByContentHash" >> beam.Map(lambda a: (a.content_hash, a))
             | "GroupByContentHash" >> beam.GroupByKey()
-            | "OnePerContentHash" >> beam.ParDo(_KeepEarliest("same_content")).with_outputs(DUPLICATES, main="articles")
+            | "OnePerContentHash" >> beam.ParDo(_KeepOne("same_content")).with_outputs(DUPLICATES, main="articles")
         )
         duplicates = (per_id[DUPLICATES], per_hash[DUPLICATES]) | "FlattenDuplicates" >> beam.Flatten()
         return {"articles": per_hash.articles, DUPLICATES: duplicates, DEAD: hashed[DEAD]}
@@ -603,6 +618,7 @@ class _LookupIndexed(beam.DoFn):
         self.es_config = es_config
         self.config = config
         self.client: Any = None
+        self.failures = Metrics.counter("dedup", "lookup_failures")
 
     def setup(self) -> None:
         from transforms.elasticsearch import make_client
@@ -656,7 +672,7 @@ class _LookupIndexed(beam.DoFn):
         try:
             hits_per_article = self._search(signed) if signed else []
         except Exception as err:
-            _lookup_failures.inc(len(batch))
+            self.failures.inc(len(batch))
             for _, article in batch:
                 yield _dead("dedup_lookup", article, err)
             return
@@ -676,6 +692,9 @@ class _Resolve(beam.DoFn):
 
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
+        self.exact_indexed = Metrics.counter("dedup", "exact_same_content_indexed")
+        self.near_duplicates = Metrics.counter("dedup", "near_duplicates")
+        self.joined = Metrics.counter("dedup", "joined_indexed_clusters")
 
     def process(self, keyed: tuple[str, Iterable[tuple[Article, tuple[IndexedMatch, ...]]]]) -> Iterator[Any]:
         group = sorted(keyed[1], key=lambda pair: pair[0].id)
@@ -684,7 +703,7 @@ class _Resolve(beam.DoFn):
         for article, matches in group:
             resolution = resolutions[article.id]
             if matches:
-                _indexed_matches.inc()
+                self.joined.inc()
             dedup = {
                 **article.dedup,
                 "cluster_id": resolution.cluster_id,
@@ -694,10 +713,10 @@ class _Resolve(beam.DoFn):
             }
             resolved = article.with_(dedup=dedup)
             if resolution.exact_of is not None:
-                _exact_duplicates.inc()
+                self.exact_indexed.inc()
                 yield beam.pvalue.TaggedOutput(DUPLICATES, (resolved, "same_content_indexed", resolution.exact_of))
             elif resolution.duplicate_of is not None:
-                _near_duplicates.inc()
+                self.near_duplicates.inc()
                 if self.config.drop_near_duplicates:
                     yield beam.pvalue.TaggedOutput(DUPLICATES, (resolved, "near_duplicate", resolution.duplicate_of))
                 else:
