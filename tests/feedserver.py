@@ -12,8 +12,10 @@ and whose misbehaviour it scripts:
 * ``encoding="windows-1256"`` with ``declare=False`` serves bytes in windows-1256 with neither
   an XML encoding declaration nor a charset in Content-Type.
 * ``delay=seconds`` answers slowly (for timeouts).
+* ``raw=bytes`` serves those bytes (not a feed at all); ``after={n: action}`` runs
+  ``action()`` once the feed has answered its n-th request (scripted changes for TestStream).
 * ``summary_only=True`` serves only each article's first sentence, with the link pointing at
-  ``/article/<n>.html`` on this server, which serves the whole article as an HTML page.
+  ``http://localhost:<port>/article/<n>.html`` (this server), which serves the whole article as an HTML page.
 
 Every request is recorded in ``requests`` (path, time, status, request headers).
 """
@@ -80,6 +82,9 @@ class ServedFeed:
     ttl_minutes: int | None = None
     failing: int | None = None  # answer every request with this status
     delay: float = 0.0  # seconds to wait before answering (a slow server)
+    raw: bytes | None = None  # serve these bytes instead of a rendered feed
+    after: dict[int, Any] = field(default_factory=dict)  # request number -> action(feed), run after answering
+    served: int = 0
     queued: list[tuple[int, str | None]] = field(default_factory=list)  # (status, Retry-After)
     version: int = 0
     changed_at: float = field(default_factory=time.time)
@@ -87,7 +92,9 @@ class ServedFeed:
     def render(self, base_url: str) -> bytes:
         entries = []
         for item in self.items:
-            link = f"{base_url}/article/{item['_n']}.html" if self.summary_only else item["url"]
+            # Pages are linked by host name: canonical URLs (transforms.urls) refuse bare IP hosts.
+            page = f"{base_url.replace('//127.0.0.1:', '//localhost:')}/article/{item['_n']}.html"
+            link = page if self.summary_only else item["url"]
             text = item["body"].split("\n")[0][:300] if self.summary_only else item["body"]
             published = datetime.fromisoformat(item["published"])
             entries.append(
@@ -195,7 +202,7 @@ class FeedServer:
                 return status, {"Content-Type": "text/plain", **extra}, b"scripted failure"
             if feed.failing:
                 return feed.failing, {"Content-Type": "text/plain"}, b"always failing"
-            body = feed.render(self.base_url)
+            body = feed.raw if feed.raw is not None else feed.render(self.base_url)
             content_type = f"application/rss+xml; charset={feed.encoding}" if feed.declare else "application/rss+xml"
             out = {"Content-Type": content_type}
             honest_etag = f'"v{feed.version}"'
@@ -240,6 +247,12 @@ class FeedServer:
                 status, out, body = server._answer(self.path, headers)
                 with server.lock:
                     server.requests.append(Request(self.path, time.time(), status, headers))
+                    action = None
+                    if feed is not None:
+                        feed.served += 1
+                        action = feed.after.get(feed.served)
+                if action is not None:
+                    action()
                 self.send_response(status)
                 for name, value in out.items():
                     self.send_header(name, value)
