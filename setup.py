@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "babel==2.18.0",
     "pycountry==26.2.16",
     "python-crfsuite==0.9.12",
+    "crcmod==1.7",  # silences Beam's import-time warning; fast CRC for its file IO
 ]
 
 EXTRAS_REQUIRE = {

@@ -13,6 +13,7 @@ import uuid
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import RunConfig, load_run_config
@@ -27,6 +28,7 @@ from transforms.elasticsearch import (
     ensure_index,
     make_client,
 )
+from transforms.records import Article
 from transforms.sources import ReadInputs
 from transforms.stages import CleanArticles, TagArticles
 
@@ -55,10 +57,36 @@ def process_and_index(
     tagged = cleaned["articles"] | "Tag" >> TagArticles()
     exact = tagged["articles"] | "ExactDedup" >> ExactDedup()
     near = exact["articles"] | "NearDedup" >> NearDedup(cfg.es, load_config(overrides=cfg.dedup))
-    written = near["articles"] | "Index" >> WriteToElasticsearch(cfg.es, resumed)
+    _ = (
+        (exact["duplicates"], near["duplicates"])
+        | "FlattenDuplicates" >> beam.Flatten()
+        | "CountDuplicates" >> beam.Map(count_duplicate)
+    )
+    written = (
+        near["articles"] | "CountFlagged" >> beam.Map(count_flagged) | "Index" >> WriteToElasticsearch(cfg.es, resumed)
+    )
     _ = written["pending"] | "WritePending" >> WritePending(os.path.join(cfg.pending_dir, cfg.es.alias, run_dir))
-    dead = (dead_inputs, cleaned["dead"], tagged["dead"], written["dead"]) | "FlattenDead" >> beam.Flatten()
+    dead = (
+        dead_inputs,
+        cleaned["dead"],
+        tagged["dead"],
+        exact["dead"],
+        near["dead"],
+        written["dead"],
+    ) | "FlattenDead" >> beam.Flatten()
     _ = dead | "DeadLetters" >> WriteDeadLetters(cfg.es, os.path.join(cfg.deadletter_dir, cfg.es.alias, run_dir))
+
+
+def count_duplicate(duplicate: tuple[Article, str, str]) -> None:
+    """Duplicates end here (not indexed); the summary reads these counters."""
+    _, reason, _ = duplicate
+    Metrics.counter("akhbar", "duplicates_near_dropped" if reason.startswith("near") else "duplicates_exact").inc()
+
+
+def count_flagged(article: Article) -> Article:
+    if article.dedup.get("duplicate_of"):
+        Metrics.counter("akhbar", "near_duplicates_flagged").inc()
+    return article
 
 
 class WritePending(beam.PTransform):

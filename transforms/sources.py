@@ -32,7 +32,7 @@ FUTURE_SKEW = timedelta(days=1)
 
 _SEED_DATE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*")
 _SEED_HEADER = re.compile(r"^(title|url|source)\s*:\s*(.*)$", re.IGNORECASE)
-_FIRST_SENTENCE = re.compile(r"^(.{20,160}?)[.،؛!؟?\n]")
+_FIRST_SENTENCE = re.compile(r"^(.{20,200}?)[.!؟?\n]")
 
 
 def is_url(location: str) -> bool:
@@ -165,8 +165,11 @@ def parse_seed(text: str, origin: str, fetched_at: str, default_source: str = "s
 
 
 def _first_sentence(body: str) -> str:
+    """A title for text that has none: its first sentence, cut at a word boundary if long."""
     match = _FIRST_SENTENCE.match(body)
-    return (match.group(1) if match else body[:160]).strip()
+    if match:
+        return match.group(1).strip()
+    return body[:200].rsplit(" ", 1)[0].strip() if len(body) > 200 else body.strip()
 
 
 def parse_jsonl(text: str, origin: str, fetched_at: str) -> Iterator[Article | DeadLetter]:
@@ -204,9 +207,7 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
         return
     parsed = feedparser.parse(text)
     if parsed.bozo and not parsed.entries:
-        yield DeadLetter(
-            "parse", origin, f"not a feed: {parsed.get('bozo_exception')!r}"[:2000], text[:20_000]
-        )
+        yield DeadLetter("parse", origin, f"not a feed: {parsed.get('bozo_exception')!r}"[:2000], text[:20_000])
         return
     feed_name = parsed.feed.get("title") or origin
     for position, entry in enumerate(parsed.entries):
@@ -230,9 +231,7 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
                 date_source="feed",
             )
         except Exception as err:
-            yield DeadLetter(
-                "parse", where, f"{type(err).__name__}: {err}", json.dumps(entry, default=str)[:20_000]
-            )
+            yield DeadLetter("parse", where, f"{type(err).__name__}: {err}", json.dumps(entry, default=str)[:20_000])
 
 
 def xml_threat(text: str) -> str | None:
@@ -302,6 +301,17 @@ def read_location(location: str, session: Any = None) -> tuple[bytes, str | None
     return data, None
 
 
+def read_and_parse(location: str, session: Any) -> Iterator[Article | DeadLetter]:
+    """Everything one location holds, as Articles and DeadLetters."""
+    fetched_at = now_iso()
+    try:
+        data, declared = read_location(location, session)
+    except Exception as err:
+        yield DeadLetter("read", location, f"{type(err).__name__}: {err}", location)
+        return
+    yield from parse_input(location, data, fetched_at, declared)
+
+
 # ---------------------------------------------------------------------------------------------
 # Beam
 
@@ -310,20 +320,21 @@ class _ExpandPattern(beam.DoFn):
     def process(self, pattern: str) -> Iterator[Any]:
         if is_url(pattern):
             yield pattern
-            return
-        try:
-            matched = FileSystems.match([pattern])[0].metadata_list
-        except Exception as err:
-            yield beam.pvalue.TaggedOutput(
-                "dead", DeadLetter("read", pattern, f"{type(err).__name__}: {err}", pattern)
-            )
-            return
-        if not matched:
-            yield beam.pvalue.TaggedOutput(
-                "dead", DeadLetter("read", pattern, "no file matches this input", pattern)
-            )
-        for metadata in sorted(matched, key=lambda m: m.path):
-            yield metadata.path
+        else:
+            yield from expand_pattern(pattern)
+
+
+def expand_pattern(pattern: str) -> Iterator[Any]:
+    """Paths matching a local or remote glob, or a dead letter saying why there are none."""
+    try:
+        matched = FileSystems.match([pattern])[0].metadata_list
+    except Exception as err:
+        yield beam.pvalue.TaggedOutput("dead", DeadLetter("read", pattern, f"{type(err).__name__}: {err}", pattern))
+        return
+    if not matched:
+        yield beam.pvalue.TaggedOutput("dead", DeadLetter("read", pattern, "no file matches this input", pattern))
+    for metadata in sorted(matched, key=lambda m: m.path):
+        yield metadata.path
 
 
 class _ReadAndParse(beam.DoFn):
@@ -339,15 +350,7 @@ class _ReadAndParse(beam.DoFn):
 
     def process(self, location: str) -> Iterator[Any]:
         self.inputs.inc()
-        fetched_at = now_iso()
-        try:
-            data, declared = read_location(location, self.session)
-        except Exception as err:
-            yield beam.pvalue.TaggedOutput(
-                "dead", DeadLetter("read", location, f"{type(err).__name__}: {err}", location)
-            )
-            return
-        for item in parse_input(location, data, fetched_at, declared):
+        for item in read_and_parse(location, self.session):
             if isinstance(item, DeadLetter):
                 yield beam.pvalue.TaggedOutput("dead", item)
             else:

@@ -8,6 +8,7 @@ instead of failing the run.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,11 +34,10 @@ class Guarded(beam.DoFn):
             result = self.fn(article)
         except Exception as err:
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            yield beam.pvalue.TaggedOutput(
-                "dead", DeadLetter(self.step, article.origin, detail, repr(article)[:20_000], article.id)
-            )
-            return
-        if result is not None:
+            result = DeadLetter(self.step, article.origin, detail, repr(article)[:20_000], article.id)
+        if isinstance(result, DeadLetter):
+            yield beam.pvalue.TaggedOutput("dead", result)
+        elif result is not None:
             yield result
 
 
@@ -65,25 +65,17 @@ class CleanArticles(beam.PTransform):
         return {"articles": cleaned.articles, "dead": cleaned.dead}
 
 
-class _TagArticle(beam.DoFn):
+class _TagArticle(Guarded):
     """Dates and entities on the display text; the entity model is shared by the DoFns of a worker."""
 
     def __init__(self, shared: Shared) -> None:
+        super().__init__("tag", lambda article: article)
         self.shared = shared
 
     def setup(self) -> None:
         from transforms.entities import EntityTagger
 
-        self.tagger = self.shared.acquire(EntityTagger.load)
-
-    def process(self, article: Article) -> Iterator[Any]:
-        try:
-            yield tag_article(article, self.tagger)
-        except Exception as err:
-            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            yield beam.pvalue.TaggedOutput(
-                "dead", DeadLetter("tag", article.origin, detail, repr(article)[:20_000], article.id)
-            )
+        self.fn = functools.partial(tag_article, tagger=self.shared.acquire(EntityTagger.load))
 
 
 def tag_article(article: Article, tagger: Any) -> Article:
