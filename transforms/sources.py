@@ -32,6 +32,7 @@ FUTURE_SKEW = timedelta(days=1)
 
 _SEED_DATE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*")
 _SEED_HEADER = re.compile(r"^(title|url|source)\s*:\s*(.*)$", re.IGNORECASE)
+_XML_ENCODING = re.compile(r"""^(\ufeff?\s*<\?xml[^>]*?encoding\s*=\s*)["'][^"']*["']""")
 _FIRST_SENTENCE = re.compile(r"^(.{20,200}?)[.!؟?\n]")
 
 
@@ -205,7 +206,10 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
     if unsafe := xml_threat(text):
         yield DeadLetter("parse", origin, f"unsafe XML: {unsafe}", text[:20_000])
         return
-    parsed = feedparser.parse(text)
+    # The text is already decoded (decode_bytes); tell feedparser so, or it re-decodes it by the
+    # XML declaration's charset and turns a windows-1256 feed into mojibake.
+    utf8 = _XML_ENCODING.sub(r'\1"utf-8"', text, count=1).encode("utf-8")
+    parsed = feedparser.parse(utf8, response_headers={"content-type": "application/xml; charset=utf-8"})
     if parsed.bozo and not parsed.entries:
         yield DeadLetter("parse", origin, f"not a feed: {parsed.get('bozo_exception')!r}"[:2000], text[:20_000])
         return

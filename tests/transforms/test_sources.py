@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import SAMPLE_FEED, SEED
 from transforms.records import Article, DeadLetter
 from transforms.sources import (
@@ -114,3 +116,27 @@ def test_published_dates_are_bounded():
 def test_binary_input_is_a_dead_letter():
     items = list(parse_input("image.xml", bytes(range(256)) * 20, FETCHED))
     assert len(items) == 1 and isinstance(items[0], DeadLetter) and items[0].step == "decode"
+
+
+@pytest.mark.parametrize(
+    ("codec", "declared"),
+    [("cp1256", None), ("cp1256", "windows-1256"), ("iso-8859-6", "iso-8859-6"), ("utf-8", None)],
+)
+def test_feed_in_legacy_arabic_encodings(codec, declared):
+    feed = SAMPLE_FEED.read_text(encoding="utf-8")
+    if declared:
+        feed = feed.replace('encoding="utf-8"', f'encoding="{declared}"')
+    else:
+        feed = feed.replace('<?xml version="1.0" encoding="utf-8"?>\n', "")
+    expected = [a.title for a in parse_input("feed.xml", SAMPLE_FEED.read_bytes(), FETCHED)]
+    items = list(parse_input("feed.xml", feed.encode(codec, errors="replace"), FETCHED))
+    assert [a.title for a in items] == expected
+
+
+def test_entity_expansion_is_refused():
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        '<rss version="2.0"><channel><title>&b;</title><item><title>&b;</title></item></channel></rss>'
+    )
+    items = list(parse_input("bomb.xml", bomb.encode(), FETCHED))
+    assert len(items) == 1 and isinstance(items[0], DeadLetter) and "unsafe XML" in items[0].error
