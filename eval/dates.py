@@ -200,7 +200,7 @@ def load_gold(path: Path = GOLD) -> list[Item]:
             continue
         record = json.loads(line)
         anchor = dt.datetime.fromisoformat(record["published"]) if record.get("published") else None
-        refs = [Reference(a["start"], a["end"], a["value"]) for a in record["annotations"]]
+        refs = [Reference(*_trim(record["text"], a["start"], a["end"]), a["value"]) for a in record["annotations"]]
         items.append(Item(record["text"], anchor, refs))
     return items
 

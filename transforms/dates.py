@@ -278,7 +278,7 @@ def _hijri_year_to_gregorian(year: int) -> int:
 
 _WORD_BEFORE = re.compile(r"(\S+)\s*$")
 _WORD_AFTER = re.compile(r"^\s*(\S+)")
-_CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]|،|,")
+_CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]")
 _FUTURE_MARKERS = re.compile(
     r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
     r"|[وف]?س[يتنا](?!يار|ياس|ياح|ياد|ياق|يد|يط|ين|يف|يو|يم|ير|يل|يك|يا|ته|تا|تر|تو|تين|تم|تي|تن|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه|نوي|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)\w{3,})"
@@ -297,6 +297,9 @@ class Candidate:
     mod: str | None = None
     hijri: str | None = None
     grain: str = "day"  # day, week, month, season, year, decade, century, other
+    explicit_year: bool = False  # the year is written, not inferred from the anchor
+    dateless_time: bool = False  # a clock time whose date came from the anchor only
+    same_year: bool = False  # "من العام نفسه": take the year of the previous explicit date
 
 
 @dataclass
@@ -479,26 +482,64 @@ _YEAR_WORDS = rf"(?:الف|الفين|الفان|الفي)(?:\s+و\s*(?:{_CARD})
 _CAL = re.compile(
     _LEAD
     + rf"""(?P<x>
+    (?:(?P<part>{_DAYPART}|منتصف\s+ليل)\s+(?=\S*\s*\d|يوم))?
     (?:(?P<dem>هذا|هذه)\s+)?
-    (?:(?:يوم\s+)?(?P<wd>{_WD})\s*[،,]?\s*)?
+    (?:(?:يوم\s+)?(?P<wd>{_WD})\s*[،,]?\s*(?:في\s+)?)?
     (?:(?P<day>\d{{1,2}}|{_ORD}|اول)
         (?:\s*(?:-|–|الي|حتي|و)\s*(?P<day2>\d{{1,2}}|{_ORD}))?
         \s*(?:[-/.]\s*)?(?:من\s+)?)?
     (?P<shahr>شهر\s+)?
-    (?:(?P<gm>{_GM})(?:\s*(?:/|\(|-|–)\s*(?P<gm2>{_GM})\s*\)?)?|(?P<hm>{_HM}))
+    (?:(?P<gm>{_GM})(?:\s*(?:/|\(|-|–)\s*(?P<gm2>{_GM})\s*\)?|\s+(?P<gm3>{_GM}))?|(?P<hm>{_HM}))
+    {_HOLIDAY_HONORIFIC}
     (?:\s*-?\s*(?P<dayafter>{_ORD}|\d{{1,2}}(?=\s*(?:[،,]\s*\S|$))))?
     (?:\s*[،,.]?\s*(?:من\s+)?(?:{_YEAR_KW}\s+)?
         (?P<year>\d{{4}}|\d{{2,4}}(?=\s*(?:{_HERA}|{_GERA}){_END})|{_YEAR_WORDS})
         (?:\s*(?P<era>{_HERA}|{_GERA}))?
-     |\s+(?:من\s+)?(?P<ryear>(?:(?P<ydem>هذا)\s+)?(?:العام|السنة)(?:\s+(?P<yadj>{_ADJ}))?)
+     |\s+(?:من\s+|ل(?=ل))?(?P<ryear>(?:(?P<ydem>هذا)\s+)?(?:ال|(?<=ل)ل)(?:عام|سنة)(?:\s+(?P<yadj>{_ADJ})|\s+(?P<same>نفسه|ذاته))?)
+     |\s+(?:من\s+)?(?P<same2>نفس\s+العام|ذات\s+العام|نفس\s+السنة)
      |\s+(?P<adj>{_ADJ}))?
-    {_HOLIDAY_HONORIFIC}
     ){_END}""",
     re.VERBOSE,
 )
 
 
 def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    cand = _cal_candidate(m, ctx)
+    if cand is None:
+        return None
+    if m.group("year") and not m.group("ryear"):
+        cand.explicit_year = True
+    if m.group("same") or m.group("same2"):
+        cand.same_year = True
+    if m.group("part") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
+        part = re.sub(r"\s+", " ", m.group("part"))
+        code = "T00:00" if part == "منتصف ليل" else "T" + _L.dayparts[part]
+        cand.type, cand.value = "TIME", cand.value + code
+    elif m.group("part"):
+        return None
+    return cand
+
+
+def _month_range(m: re.Match[str], ctx: Context, start: int, end: int) -> Candidate | None:
+    """"سبتمبر- نوفمبر": two different months joined by a dash are a range, not a pair."""
+    first, last = _L.gregorian_months[m.group("gm")], _L.gregorian_months[m.group("gm2")]
+    if m.group("day") or last < first:
+        return None
+    if m.group("year"):
+        year = int(m.group("year")) if m.group("year").isdigit() else None
+        if year is None:
+            return None
+        a, b = f"{year:04d}-{first:02d}", f"{year:04d}-{last:02d}"
+    elif m.group("ryear") and ctx.anchor is not None:
+        year = ctx.anchor.year + _L.relative_adjectives.get(m.group("yadj") or "", 0)
+        a, b = f"{year:04d}-{first:02d}", f"{year:04d}-{last:02d}"
+    else:
+        a = _resolve_month(first, ctx, start, end, None)
+        b = f"{a[:4]}-{last:02d}"
+    return Candidate(start, end, "DATE", f"{a}/{b}", grain="range")
+
+
+def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     lex = _L
     start, end = m.span("x")
     gm, hm = m.group("gm"), m.group("hm")
@@ -511,6 +552,13 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
             return None
     if gm == "اب" and ctx.original[ctx.to_original(m.start("gm"))] != "آ":
         return None
+    if hm == "صفر" and not (m.group("year") or m.group("shahr")):
+        return None
+    if m.group("gm3") and lex.gregorian_months[m.group("gm3")] != lex.gregorian_months[gm or ""]:
+        return None
+    if m.group("gm2") and lex.gregorian_months[m.group("gm2")] != lex.gregorian_months[gm or ""]:
+        return _month_range(m, ctx, start, end)
+    same_year = bool(m.group("same") or m.group("same2"))
     adj = lex.relative_adjectives.get(m.group("adj") or "", None)
     if m.group("dem"):
         adj = 0
@@ -519,7 +567,7 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     year_text = m.group("year")
     if m.group("ryear") and hm:
         year_text = None
-    elif m.group("ryear"):
+    elif m.group("ryear") and not same_year:
         if not (m.group("ydem") or m.group("yadj")):
             return None
         offset = lex.relative_adjectives.get(m.group("yadj") or "", 0)
@@ -548,10 +596,10 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         prefix = f"{year:04d}-{month:02d}"
     else:
         if day is not None and ctx.anchor is not None and adj is None and not ctx.future(start, end):
-            # A bare day-month is the most recent one on or before the publication day.
-            candidate_day = _safe_date(ctx.anchor.year, month, min(day, 28))
-            year = ctx.anchor.year if candidate_day and (month, day) <= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year - 1
-            prefix = f"{year:04d}-{month:02d}"
+            # A day-month without year is the nearest one (news announces dates weeks ahead).
+            options = [_safe_date(ctx.anchor.year + k, month, min(day, 28)) for k in (-1, 0, 1)]
+            nearest = min((d for d in options if d), key=lambda d: abs((d - ctx.anchor).days))
+            prefix = f"{nearest.year:04d}-{month:02d}"
         elif day is not None and ctx.anchor is not None and adj is None:
             year = ctx.anchor.year if (month, day) >= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year + 1
             prefix = f"{year:04d}-{month:02d}"
@@ -650,8 +698,10 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     if kw and _strip_clitics(ctx.word_before(start)) in _NUMBER_BLOCK_BEFORE:
         return None
     if era and era in _HIJRI_ERA:
-        return Candidate(start, end, "DATE", f"{_hijri_year_to_gregorian(year):04d}", hijri=f"{year:04d}", grain="year")
-    return Candidate(start, end, "DATE", f"{year:04d}", grain="year")
+        return Candidate(
+            start, end, "DATE", f"{_hijri_year_to_gregorian(year):04d}", hijri=f"{year:04d}", grain="year", explicit_year=True
+        )
+    return Candidate(start, end, "DATE", f"{year:04d}", grain="year", explicit_year=True)
 
 
 def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
@@ -668,20 +718,35 @@ def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
 
 
 _NUMERIC = re.compile(
-    r"(?<![\w./:-])(?P<x>(?P<a2>\d{1,2})\s*/\s*(?P<b2>\d{1,2})\s*,\s*(?P<c2>\d{2,4})"
-    r"|(?P<a>\d{1,4})\s*(?P<sep>[/.-])\s*(?P<b>\d{1,4})(?:\s*(?P=sep)\s*(?P<c>\d{1,4}))?)(?![\w/.:-]?\d)"
+    rf"(?<![\w./:-])(?P<x>(?:(?P<wd>{_WD})\s*[،,]?\s*(?:(?<=\s)(?:يوم|في)\s+)?)?"
+    r"(?:(?P<a2>\d{1,2})\s*/\s*(?P<b2>\d{1,2})\s*,\s*(?P<c2>\d{2,4})"
+    r"|(?P<a>\d{1,4})\s*(?P<sep>[/.-])\s*(?P<b>\d{1,4})(?:\s*(?P=sep)\s*(?P<c>\d{1,4}))?)"
+    rf"(?:\s*(?P<era>{_HERA}|{_GERA})(?!\w))?)(?![\w/.:-]?\d)"
 )
 _NUMERIC_PREFIX = re.compile(r"(?:^|\s)[وف]?(?:في|يوم|بتاريخ|تاريخ|حتي|منذ|الي|الموافق|لغاية|اعتبارا\s+من)\s*$")
 
 
 def _numeric_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    cand = _numeric_candidate(m, ctx)
+    if cand is not None and m.group("wd") and (cand.grain != "day" or cand.type != "DATE"):
+        cand.start = m.start("a") if m.group("a") else m.start("a2")
+    if cand is not None and cand.grain == "day" and len(cand.value) == 10:
+        cand.explicit_year = True
+    return cand
+
+
+def _numeric_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
+    era = m.group("era") or ""
+    hijri_era = era in _HIJRI_ERA
     if m.group("a2"):
         a, b, c = m.group("a2"), m.group("b2"), m.group("c2")
         sep = "/"
     else:
         a, b, c = m.group("a"), m.group("b"), m.group("c")
         sep = m.group("sep")
+    if c is None and hijri_era:
+        return None
     if c is None:
         if len(a) == 4 and len(b) == 4:
             y1, y2 = int(a), int(b)
@@ -704,6 +769,12 @@ def _numeric_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         return Candidate(start, end, "DATE", _day_month_value(day, month, ctx, start, end))
     if len(a) == 4:
         year, month, day = int(a), int(b), int(c)
+    elif len(c) == 4 and (hijri_era or 1300 <= int(c) <= 1500):
+        day, month, hyear = int(a), int(b), int(c)
+        g = _hijri_to_gregorian(hyear, month, day) if 1 <= month <= 12 and 1 <= day <= 30 else None
+        if g is None:
+            return None
+        return Candidate(start, end, "DATE", g.isoformat(), hijri=f"{hyear:04d}-{month:02d}-{day:02d}")
     elif len(c) == 4 or len(c) == 2:
         x, y = int(a), int(b)
         day, month = (x, y) if y <= 12 else (y, x)
@@ -745,14 +816,19 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         if not m.group("wd") and not m.group("part"):
             if _strip_clitics(before) in _TODAY_BLOCK_BEFORE or before in _TODAY_BLOCK_BEFORE:
                 return None
-            if after in _TODAY_BLOCK_AFTER or (before == "في" and not m.group("wd")):
+            if after in _TODAY_BLOCK_AFTER or after in _L.ordinals or (before == "في" and not m.group("wd")):
                 return None
     if rel == "غد" and not (m.group("part") or m.group("wd")) and ctx.word_before(m.start("rel")) not in {"يوم", "صباح", "مساء"}:
         return None
     if ctx.anchor is None:
         value = f"XXXX-WXX-{_L.weekdays[m.group('wd')]}" if m.group("wd") else "XXXX-XX-XX"
     else:
-        value = (ctx.anchor + dt.timedelta(days=offset)).isoformat()
+        day = ctx.anchor + dt.timedelta(days=offset)
+        if m.group("wd"):
+            # Published dates can lag a day: when the weekday disagrees with the offset, it wins.
+            shift = (_L.weekdays[m.group("wd")] - day.isoweekday() + 3) % 7 - 3
+            day += dt.timedelta(days=shift)
+        value = day.isoformat()
     if m.group("part"):
         return Candidate(start, end, "TIME", f"{value}T{_L.dayparts[m.group('part')]}")
     return Candidate(start, end, "DATE", value)
@@ -859,7 +935,7 @@ _PERIOD = re.compile(
     (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
     re.VERBOSE,
 )
-_MOD_PREFIX = re.compile(rf"(?:(?P<mod>{_MOD})|(?P<half>{_HALF}))\s+(?:من\s+)?$")
+_MOD_PREFIX = re.compile(rf"(?:(?P<mod>{_MOD})\s+|(?P<half>{_HALF})\s+(?:من\s+)?)$")
 _UNIT_GRAIN = {"اسبوع": "week", "شهر": "month", "عام": "year", "سنة": "year", "عقد": "decade"}
 
 
@@ -1061,7 +1137,7 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         date = _resolve_weekday(_L.weekdays[rel], ctx, start, end, None)
     elif ctx.anchor is not None:
         date = ctx.anchor.isoformat()
-    return Candidate(start, end, "TIME", f"{date}T{clock}")
+    return Candidate(start, end, "TIME", f"{date}T{clock}", dateless_time=not rel)
 
 
 _FIXED_TIMES = _table(_L.raw["fixed_times"])
@@ -1202,10 +1278,8 @@ def _season_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     if ctx.anchor is None:
         return Candidate(start, end, "DATE", f"XXXX-{season}", grain="season")
     year = ctx.anchor.year + (adj or 0)
-    if adj is None and not ctx.future(start, end):
-        first_month = _SEASON_MONTHS[season][0]
-        if first_month > ctx.anchor.month and season != "WI":
-            year -= 1
+    if adj is None and season == "WI" and ctx.anchor.month <= 2:
+        year -= 1  # January and February belong to the winter that began in December
     return Candidate(start, end, "DATE", f"{year:04d}-{season}", grain="season")
 
 
@@ -1214,6 +1288,9 @@ _PRESENT = re.compile(_LEAD + rf"(?P<x>{_alt(_L.present_refs)}){_END}")
 
 def _present_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
+    if m.group("x") == "الان" and ctx.original[ctx.to_original(start) + 1 : ctx.to_original(start) + 2] == "ل":
+        if ctx.original[ctx.to_original(start)] == "أ":
+            return None
     return Candidate(start, end, "DATE", _L.present_refs[re.sub(r"\s+", " ", m.group("x"))], grain="other")
 
 
@@ -1253,14 +1330,25 @@ def _set_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "SET", _SET_UNIT[unit], grain="other")
 
 
-_HOLIDAY = re.compile(_LEAD + rf"(?P<x>{_alt(_L.holidays)})(?:\s+(?P<y>\d{{4}}))?{_END}")
+_HOLIDAY = re.compile(_LEAD + rf"(?P<x>(?:(?P<eve>عشية|غداة)\s+)?(?P<h>{_alt(_L.holidays)}))(?:\s+(?P<y>\d{{4}}))?{_END}")
 
 
 def _holiday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
     if m.group("y"):
         end = m.end("y")
-    calendar_name, month, day = _L.holidays[re.sub(r"\s+", " ", m.group("x"))]
+    calendar_name, month, day = _L.holidays[re.sub(r"\s+", " ", m.group("h"))]
+    cand = _holiday_candidate(m, ctx, start, end, calendar_name, month, day)
+    if cand is not None and m.group("eve") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
+        shift = -1 if m.group("eve") == "عشية" else 1
+        cand.value = (dt.date.fromisoformat(cand.value) + dt.timedelta(days=shift)).isoformat()
+        cand.hijri = None
+    return cand
+
+
+def _holiday_candidate(
+    m: re.Match[str], ctx: Context, start: int, end: int, calendar_name: str, month: int, day: int
+) -> Candidate | None:
     if calendar_name == "gregorian":
         if m.group("y"):
             return Candidate(start, end, "DATE", f"{m.group('y')}-{month:02d}-{day:02d}")
@@ -1347,8 +1435,22 @@ def _attach_modifiers(cands: list[Candidate], ctx: Context) -> None:
         cand.start = m.start()
 
 
-_RANGE_SEP = re.compile(r"\s*(?:-|–|—|/|الي|حتي|لغاية|و)\s*(?:[وف]?[بل]?)$")
-_RANGE_OPEN = re.compile(r"(?:^|\s)[وف]?(?P<w>من|بين|ما\s+بين|منذ)\s+(?:(?:عامي|سنتي|الفترة\s+من|الفترة\s+بين)\s+)?$")
+_RANGE_SEP = re.compile(r"[^\S\n]*(?:-|–|—|/|الي|حتي|لغاية|و)[^\S\n]*(?:[وف]?[بل]?)$")
+_RANGE_OPEN = re.compile(r"(?:^|\s)[وف]?(?:ما\s+)?(?P<w>من|بين|منذ)\s+(?:(?:عامي|سنتي|شهري|الفترة\s+من|الفترة\s+بين)\s+)?$")
+
+
+def _inherit_year(first: Candidate, last: Candidate) -> str:
+    """"بين 23 أبريل و 3 مايو عام 1991": the start takes the year written at the end."""
+    if last.explicit_year and not first.explicit_year and re.match(r"\d{4}-\d{2}", first.value):
+        candidate = last.value[:4] + first.value[4:]
+        if _ordered(candidate, last.value):
+            return candidate
+    return first.value
+
+
+def _ordered(first: str, last: str) -> bool:
+    a, b = _period_bounds(first), _period_bounds(last)
+    return a is None or b is None or a[0] <= b[1]
 
 
 def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
@@ -1370,12 +1472,45 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
             between = ctx.folded[prev.end : cand.start].strip()
             if opener and opener.group("w") == "منذ" and between.startswith("و"):
                 opener = None
-            if opener or re.match(r"(?:-|–|الي|حتي)", between):
+            first_value = _inherit_year(prev, cand)
+            if (opener or re.match(r"(?:-|–|الي|حتي)", between)) and _ordered(first_value, cand.value):
                 start = opener.start("w") if opener else prev.start
-                merged[-1] = Candidate(start, cand.end, prev.type, f"{prev.value}/{cand.value}", prev.rule, grain="range")
+                merged[-1] = Candidate(start, cand.end, prev.type, f"{first_value}/{cand.value}", prev.rule, grain="range")
                 continue
         merged.append(cand)
     return merged
+
+
+_APPOSITION_GAP = re.compile(r"[\s«»()\"،,]*")
+
+
+def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidate]:
+    """Use what the text said just before: apposed years, "من العام نفسه", a clock time after a date."""
+    out: list[Candidate] = []
+    last_year: str | None = None
+    last_day: tuple[str, int] | None = None
+    for cand in cands:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and cand.grain == "year"
+            and prev.grain == "year"
+            and prev.value == cand.value
+            and _APPOSITION_GAP.fullmatch(ctx.folded[prev.end : cand.start])
+        ):
+            prev.end, prev.explicit_year = cand.end, True  # "العام الماضي 2014"
+            continue
+        if cand.same_year and last_year and re.match(r"\d{4}", cand.value):
+            cand.value = last_year + cand.value[4:]
+        if cand.dateless_time and last_day and cand.start - last_day[1] < 40:
+            if not _CLAUSE_BREAK.search(ctx.folded, last_day[1], cand.start):
+                cand.value = last_day[0] + cand.value[10:]
+        if cand.type == "DATE" and re.match(r"\d{4}(?!\d)", cand.value):
+            last_year = cand.value[:4]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
+            last_day = (cand.value, cand.end)
+        out.append(cand)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1408,7 +1543,7 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
                 candidates.append(cand)
     selected = _select(candidates)
     _attach_modifiers(selected, ctx)
-    selected = _merge_ranges(_select(selected), ctx)
+    selected = _resolve_in_discourse(_merge_ranges(_select(selected), ctx), ctx)
     return [_to_annotation(c, text, offsets) for c in selected]
 
 
