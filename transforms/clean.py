@@ -120,13 +120,19 @@ _FTFY = ftfy.TextFixerConfig(
 )
 
 # UTF-8 Arabic read as windows-1256: each letter becomes a lead ط ظ ع غ (bytes D8-DB)
-# followed by the windows-1256 reading of a continuation byte (80-BF), which is never a
-# core Arabic letter. Three such pairs in one stretch do not occur in correct text.
-_CP1256_CONTINUATION = bytes(range(0x80, 0xC0)).decode("cp1256")
-_CP1256_MOJIBAKE = re.compile(
-    "(?:[طظعغ][{c}]|â[{c}][{c}])(?:[ -~]*(?:[طظعغ][{c}]|â[{c}][{c}]))+".format(c=re.escape(_CP1256_CONTINUATION))
-)
-_CP1256_MIN_PAIRS = 3
+# followed by the windows-1256 reading of a continuation byte (80-BF), which is never a core
+# Arabic letter. A stretch of such units (other 2- and 3-byte sequences such as NBSP "آ " and
+# curly quotes "â€œ" included, ASCII between them) with at least three Arabic-block leads,
+# two of them in one word, does not occur in correct text (there a unit is a letter followed
+# by punctuation, "فقط،"); it is re-decoded only if its bytes are valid UTF-8.
+_CP1256_CONTINUATION = re.escape(bytes(range(0x80, 0xC0)).decode("cp1256"))
+_CP1256_LEAD2 = re.escape(bytes(range(0xC2, 0xE0)).decode("cp1256"))
+_CP1256_LEAD3 = re.escape(bytes(range(0xE0, 0xF0)).decode("cp1256"))
+_CP1256_UNIT = f"(?:[{_CP1256_LEAD2}][{_CP1256_CONTINUATION}]|[{_CP1256_LEAD3}][{_CP1256_CONTINUATION}]{{2}})"
+_CP1256_MOJIBAKE = re.compile(f"{_CP1256_UNIT}(?:[ -~]{{0,30}}{_CP1256_UNIT})+")
+_CP1256_ARABIC_LEAD = re.compile("[طظعغ]")
+_CP1256_WORD = re.compile(f"{_CP1256_UNIT}{{2}}")
+_CP1256_MIN_LEADS = 3
 
 _LINE_BREAKS = {"\r": "\n", "\x0b": "\n", "\x0c": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n\n"}
 _INVISIBLE = (
@@ -160,7 +166,7 @@ _BLANK_LINES = re.compile("\n{3,}")
 def _repair_cp1256_mojibake(text: str) -> str:
     def repair(match: re.Match[str]) -> str:
         span = match.group()
-        if len(re.findall("[طظعغ]", span)) < _CP1256_MIN_PAIRS:
+        if len(_CP1256_ARABIC_LEAD.findall(span)) < _CP1256_MIN_LEADS or not _CP1256_WORD.search(span):
             return span
         try:
             return span.encode("cp1256").decode("utf-8")
@@ -250,14 +256,12 @@ BOILERPLATE_LINES = (
 _SOCIAL = r"(?:فيسبوك|فيس بوك|تويتر|اكس|واتساب|واتس اب|تلغرام|تليجرام|لينكد ان|البريد الالكتروني)"
 _BOILERPLATE = re.compile("|".join(f"(?:{pattern.replace('{social}', _SOCIAL)})" for pattern in BOILERPLATE_LINES))
 _BOILERPLATE_MAX_WORDS = 12
-_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
+_PUNCTUATION = re.compile(r"[^\w\s]+|_")
 
 
 def _is_boilerplate(line: str) -> bool:
-    folded = _EDGE_PUNCTUATION.sub("", fold(line))
-    folded = re.sub(r"[^\w\s]+", " ", folded)
-    folded = " ".join(folded.split())
-    return len(folded.split()) <= _BOILERPLATE_MAX_WORDS and bool(folded) and bool(_BOILERPLATE.fullmatch(folded))
+    words = _PUNCTUATION.sub(" ", fold(line)).split()
+    return 0 < len(words) <= _BOILERPLATE_MAX_WORDS and bool(_BOILERPLATE.fullmatch(" ".join(words)))
 
 
 def clean_text(text: str) -> CleanText:

@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transforms.clean import CleanText, clean_html, clean_text
+from transforms.decode import decode_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / ".." / "shared" / "seeds" / "000_c66fc04c14814b94.txt"
 ARTICLES = ROOT / ".." / "shared" / "data" / "arabic-news" / "articles.jsonl"
+FIXTURES = ROOT / "tests" / "fixtures" / "encodings"
 
 REMOVED = set("\u00ad\u200b\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c\ufeff\u2060")
 ARABIC_LETTER = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff]")
@@ -82,9 +84,25 @@ def test_mojibake_is_repaired() -> None:
     assert ARABIC_LETTER.search(clean_text(as_cp1252).text)
 
 
+def test_mojibake_with_spaces_quotes_and_nbsp_is_repaired() -> None:
+    sentence = 'قال «الرئيس»\u00a0العربية للأخبار – "نعم" و في'
+    assert clean_text(sentence.encode("utf-8").decode("cp1256")).text == sentence.replace("\u00a0", " ")
+
+
+def test_windows_1256_feed_read_by_feedparser_comes_out_as_arabic() -> None:
+    # feedparser re-decodes a str by its XML declaration: the decoded windows-1256 feed comes
+    # back as UTF-8-read-as-windows-1256 mojibake, which clean_text repairs.
+    import feedparser
+
+    feed = decode_bytes((FIXTURES / "feed.windows-1256.xml").read_bytes()).text
+    entry = feedparser.parse(feed).entries[0]
+    assert clean_text(entry.title).text == 'استقالة مؤسس واتساب من فيسبوك بسبب "البيانات الشخصية"'
+    assert clean_text(clean_html(entry.summary)).text.startswith("أعلن مؤسس تطبيق واتساب جان كوم")
+
+
 def test_correct_arabic_next_to_mojibake_lookalikes_is_kept() -> None:
     # ط or ع followed by an Arabic comma reads as one UTF-8 lead+continuation pair: not mojibake.
-    text = "فقط، ثم ضغط، وبيع، ومنع، وذلك «مقتطع»"
+    text = "فقط، ثم ضغط، وبيع، ومنع، وذلك «مقتطع» والحروف ط، ظ، ع، غ»"
     assert clean_text(text).text == text
 
 
