@@ -5,16 +5,19 @@ tests/integration/test_kibana_fields.py)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from config import config_path
 from pipelines import kibana
 
 KIBANA_DIR = config_path("kibana")
+REPO = Path(__file__).resolve().parents[2]
 # Latest migration version per type that these objects are written for; all are at or below
 # what Kibana 8.19 knows, so Kibana migrates them forward on import and never refuses them.
 MIGRATION_VERSIONS = {"index-pattern": "8.0.0", "search": "10.5.0", "visualization": "8.5.0", "dashboard": "8.9.0"}
@@ -205,3 +208,21 @@ def test_index_name_rewrites_only_data_view_titles(objects):
     assert kibana.without_index(renamed, "news", "news-feed-health") == objects
     with pytest.raises(ValueError, match="expected 'other'"):
         kibana.without_index(renamed, "other")
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8")))
+
+
+def test_docker_compose_pins_the_tested_stack_on_loopback():
+    services = compose()["services"]
+    es_version = re.search(r'ES_VERSION="\$\{ES_VERSION:-([0-9.]+)\}"', (REPO / "scripts/es.sh").read_text()).group(1)
+    assert services["elasticsearch"]["image"] == f"docker.elastic.co/elasticsearch/elasticsearch:{es_version}"
+    assert services["kibana"]["image"] == f"docker.elastic.co/kibana/kibana:{es_version}"
+    assert services["elasticsearch"]["ports"] == ["127.0.0.1:9200:9200"]
+    assert services["kibana"]["ports"] == ["127.0.0.1:5601:5601"]
+    assert "xpack.security.enabled=false" in services["elasticsearch"]["environment"]
+    setup = services["kibana-setup"]
+    assert setup["volumes"] == ["./config/kibana:/akhbar-kibana:ro"]
+    command = setup["entrypoint"][-1]
+    assert "/api/saved_objects/_import?overwrite=true" in command and "kbn-xsrf" in command

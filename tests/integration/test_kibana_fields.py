@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from config import config_path
 from pipelines import kibana
@@ -26,6 +28,8 @@ from transforms.elasticsearch import (
     load_template,
 )
 from transforms.records import DeadLetter
+
+REPO = Path(__file__).resolve().parents[2]
 
 ARTICLES = [
     {
@@ -246,3 +250,11 @@ def test_every_panel_runs_on_the_real_indices(es_client, index_name, indices):
     assert (feed["key"], feed["3"]["value"], feed["4"]["value"], feed["6"]["value"]) == ("wire", 3.0, 1.0, 450.0)
     [day] = results["akhbar-deadletter-reasons"]["2"]["buckets"]
     assert day["3"]["buckets"] == [{"key": "XMLSyntaxError", "doc_count": 1}]
+
+
+def test_docker_compose_runs_the_version_the_tests_run(es_client):
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    [node] = es_client.nodes.info(node_id="_local", filter_path="nodes.*.version")["nodes"].values()
+    version = node["version"]  # the core-only distribution does not serve GET /
+    assert services["elasticsearch"]["image"].endswith(f":{version}")
+    assert services["kibana"]["image"].endswith(f":{version}")
