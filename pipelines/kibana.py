@@ -443,7 +443,7 @@ def _post(session: Any, url: str, timeout: float, **kwargs: Any) -> Any:
         return session.post(url, timeout=timeout, verify=_verify(url), **kwargs)
     except requests.exceptions.SSLError as err:
         raise KibanaError(
-            f"TLS verification failed for {redact(url)} (set AKHBAR_KIBANA_CA_CERTS for a private CA): {err}"
+            f"TLS verification failed for {redact(url)} (AKHBAR_KIBANA_CA_CERTS names a private CA): {redact(str(err))}"
         ) from err
     except requests.exceptions.RequestException as err:
         raise KibanaError(f"cannot reach Kibana at {redact(url)}: {type(err).__name__}: {redact(str(err))}") from err
