@@ -28,6 +28,73 @@ VIS_SCHEMAS = {
     "pie": {"metric", "segment", "split"},
     "table": {"metric", "bucket", "split"},
 }
+# Attribute keys Kibana's saved object schemas accept (unknown keys are refused on import), and
+# the ones they require: visualization schema 8.8.0, dashboard 8.9.0, saved search, data view.
+ATTRIBUTES = {
+    "visualization": (
+        {"title", "description", "version", "kibanaSavedObjectMeta", "uiStateJSON", "visState", "savedSearchRefName"},
+        {"title"},
+    ),
+    "dashboard": (
+        {
+            "title",
+            "description",
+            "kibanaSavedObjectMeta",
+            "timeRestore",
+            "timeFrom",
+            "timeTo",
+            "refreshInterval",
+            "controlGroupInput",
+            "panelsJSON",
+            "optionsJSON",
+            "hits",
+            "version",
+        },
+        {"title", "kibanaSavedObjectMeta"},
+    ),
+    "search": (
+        {
+            "title",
+            "sort",
+            "columns",
+            "description",
+            "grid",
+            "hideChart",
+            "isTextBasedQuery",
+            "usesAdHocDataView",
+            "kibanaSavedObjectMeta",
+            "viewMode",
+            "hideAggregatedPreview",
+            "rowHeight",
+            "headerRowHeight",
+            "hits",
+            "timeRestore",
+            "timeRange",
+            "refreshInterval",
+            "rowsPerPage",
+            "sampleSize",
+            "breakdownField",
+        },
+        {"title", "sort", "columns", "description", "grid", "kibanaSavedObjectMeta"},
+    ),
+    "index-pattern": (
+        {
+            "title",
+            "name",
+            "timeFieldName",
+            "fields",
+            "fieldAttrs",
+            "sourceFilters",
+            "fieldFormatMap",
+            "type",
+            "typeMeta",
+            "allowNoIndex",
+            "runtimeFieldMap",
+            "allowHidden",
+        },
+        {"title"},
+    ),
+}
 FORMAT_FIELD_TYPES = {"url": {"string", "number"}, "duration": {"number"}, "percent": {"number"}, "number": {"number"}}
 
 
@@ -74,6 +141,16 @@ def test_every_object_parses_with_a_unique_id(objects):
                 json.loads(attributes[name])
         if "kibanaSavedObjectMeta" in attributes:
             json.loads(attributes["kibanaSavedObjectMeta"]["searchSourceJSON"])
+
+
+def test_attributes_fit_kibanas_saved_object_schemas(objects):
+    for obj in objects:
+        allowed, required = ATTRIBUTES[obj["type"]]
+        keys = set(obj["attributes"])
+        assert keys <= allowed, (obj["id"], keys - allowed)
+        assert required <= keys, (obj["id"], required - keys)
+        meta = obj["attributes"].get("kibanaSavedObjectMeta", {})
+        assert set(meta) <= {"searchSourceJSON"}, obj["id"]
 
 
 def test_every_reference_resolves_inside_the_file_set(objects):
