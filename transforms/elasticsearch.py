@@ -33,6 +33,7 @@ from apache_beam.metrics import Metrics
 from config import config_path
 from transforms.normalize import FOLD_VERSION, fold
 from transforms.records import Article, DeadLetter
+from transforms.stem import stem_text
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,12 @@ def article_to_document(article: Article) -> dict[str, Any]:
         "title": article.title,
         "body": article.body,
         "captions": list(article.captions),
-        "folded": {"title": fold(article.title), "body": fold(article.body), "version": FOLD_VERSION},
+        "folded": {
+            "title": (folded_title := fold(article.title)),
+            "body": (folded_body := fold(article.body)),
+            "stems": stem_text(f"{folded_title}\n{folded_body}"),
+            "version": FOLD_VERSION,
+        },
         "url": article.url,
         "guid": article.guid,
         "source": article.source,

@@ -1,7 +1,8 @@
 """Searching the index: the query is folded exactly like the indexed ``folded.*`` fields.
 
 So احمد and أحمد, مسئول and مسؤول find the same documents on any Elasticsearch distribution;
-the display fields add the server's ``arabic`` stemming where it exists.
+``folded.stems`` (light stems, ``transforms.stem``) lets المسؤولين match مسؤول, and the display
+fields add the server's own ``arabic`` analysis where it exists.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from transforms.normalize import fold
+from transforms.stem import stem_text
 
 
 def build_query(text: str, hide_near_duplicates: bool = False) -> dict[str, Any]:
     folded = fold(text)
+    stems = stem_text(folded)
     query: dict[str, Any] = {
         "bool": {
             "should": [
@@ -31,7 +34,10 @@ def build_query(text: str, hide_near_duplicates: bool = False) -> dict[str, Any]
                         "boost": 2,
                     }
                 },
-                {"multi_match": {"query": text, "fields": ["title^2", "body"], "boost": 0.5}},
+                {"match": {"folded.stems": {"query": stems, "boost": 0.7}}},
+                # Display fields: the server's arabic stemming where it has it. The query is folded here
+                # too, so spelling variants of one query always get the same hits and scores.
+                {"multi_match": {"query": folded, "fields": ["title^2", "body"], "boost": 0.5}},
             ],
             "minimum_should_match": 1,
         }
@@ -60,9 +66,7 @@ def format_hits(hits: list[dict[str, Any]]) -> str:
     for rank, hit in enumerate(hits, start=1):
         when = (hit.get("published_at") or "")[:10] or "----------"
         duplicate = (
-            f"  (near duplicate of {hit['dedup']['duplicate_of']})"
-            if hit.get("dedup", {}).get("duplicate_of")
-            else ""
+            f"  (near duplicate of {hit['dedup']['duplicate_of']})" if hit.get("dedup", {}).get("duplicate_of") else ""
         )
         lines.append(
             f"{rank:>2}. [{hit['score']:.2f}] {when} {hit.get('source', '')}: {hit.get('title', '')}{duplicate}"

@@ -226,7 +226,7 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
             yield make_article(
                 origin=where,
                 fetched_at=fetched_at,
-                source=feed_name,
+                source=(entry.get("source") or {}).get("title") or feed_name,
                 title=clean_html(entry.get("title", "")),
                 body=body,
                 url=entry.get("link"),

@@ -1,0 +1,30 @@
+"""Light stemming of folded text for the folded.stems search field."""
+
+import pytest
+
+from transforms.normalize import fold
+from transforms.stem import light_stem, stem_text
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        ["المسؤول", "والمسؤولين", "مسؤولون", "مسئولة", "بالمسؤول"],
+        ["الشاطئ", "شاطىء", "للشاطئ"],
+        ["المدارس", "والمدارس"],
+    ],
+)
+def test_inflected_and_respelled_forms_meet(variants):
+    assert len({stem_text(fold(word)) for word in variants}) == 1
+
+
+def test_short_words_keep_their_letters():
+    assert light_stem("ولد") == "ولد"  # too short for the و prefix
+    assert light_stem("الي") == "الي"
+    assert stem_text(fold("في 2026 ABC")) == "في 2026 abc"
+
+
+def test_one_stem_per_word():
+    text = fold("وأعلنت الدولتان شراكة إستراتيجية قبل أيام من إرسال بوتين عشرات الآلاف من الجنود")
+    assert len(stem_text(text).split()) == len(text.split())
+    assert light_stem(fold("لبوتين")) == light_stem(fold("بوتين"))
