@@ -41,8 +41,19 @@ Annotation = dict[str, Any]
 
 _ONE_TO_ONE = str.maketrans(
     {
-        "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ی": "ي", "ک": "ك",
-        "٬": ",", "٫": ".", "\u00a0": " ", "\u200f": " ", "\u200e": " ", "\u200b": " ",
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ی": "ي",
+        "ک": "ك",
+        "٬": ",",
+        "٫": ".",
+        "\u00a0": " ",
+        "\u200f": " ",
+        "\u200e": " ",
+        "\u200b": " ",
         **{chr(0x0660 + i): str(i) for i in range(10)},
         **{chr(0x06F0 + i): str(i) for i in range(10)},
     }
@@ -483,7 +494,7 @@ _CAL = re.compile(
     _LEAD
     + rf"""(?P<x>
     (?:(?P<part>{_DAYPART}|منتصف\s+ليل)\s+(?=\S*\s*\d|يوم))?
-    (?:(?P<dem>هذا|هذه)\s+)?
+    (?:(?P<dem>هذا|هذه)\s+|اليوم\s+(?=\d))?
     (?:(?:يوم\s+)?(?P<wd>{_WD})\s*[،,]?\s*(?:في\s+)?)?
     (?:(?P<day>\d{{1,2}}|{_ORD}|اول)
         (?:\s*(?:-|–|الي|حتي|و)\s*(?P<day2>\d{{1,2}}|{_ORD}))?
@@ -521,7 +532,7 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 
 def _month_range(m: re.Match[str], ctx: Context, start: int, end: int) -> Candidate | None:
-    """"سبتمبر- نوفمبر": two different months joined by a dash are a range, not a pair."""
+    """ "سبتمبر- نوفمبر": two different months joined by a dash are a range, not a pair."""
     first, last = _L.gregorian_months[m.group("gm")], _L.gregorian_months[m.group("gm2")]
     if m.group("day") or last < first:
         return None
@@ -542,6 +553,8 @@ def _month_range(m: re.Match[str], ctx: Context, start: int, end: int) -> Candid
 def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     lex = _L
     start, end = m.span("x")
+    if m.group("day") and not m.group("wd") and ctx.word_before(start) == "الاسبوع":
+        start = m.start("shahr") if m.group("shahr") else m.start("gm") if m.group("gm") else m.start("hm")
     gm, hm = m.group("gm"), m.group("hm")
     word = gm or hm or ""
     has_context = bool(
@@ -699,7 +712,13 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         return None
     if era and era in _HIJRI_ERA:
         return Candidate(
-            start, end, "DATE", f"{_hijri_year_to_gregorian(year):04d}", hijri=f"{year:04d}", grain="year", explicit_year=True
+            start,
+            end,
+            "DATE",
+            f"{_hijri_year_to_gregorian(year):04d}",
+            hijri=f"{year:04d}",
+            grain="year",
+            explicit_year=True,
         )
     return Candidate(start, end, "DATE", f"{year:04d}", grain="year", explicit_year=True)
 
@@ -814,11 +833,15 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         before = ctx.word_before(m.start("rel"))
         after = ctx.word_after(end)
         if not m.group("wd") and not m.group("part"):
-            if _strip_clitics(before) in _TODAY_BLOCK_BEFORE or before in _TODAY_BLOCK_BEFORE:
+            if {before, before[1:], _strip_clitics(before)} & _TODAY_BLOCK_BEFORE:
                 return None
             if after in _TODAY_BLOCK_AFTER or after in _L.ordinals or (before == "في" and not m.group("wd")):
                 return None
-    if rel == "غد" and not (m.group("part") or m.group("wd")) and ctx.word_before(m.start("rel")) not in {"يوم", "صباح", "مساء"}:
+    if (
+        rel == "غد"
+        and not (m.group("part") or m.group("wd"))
+        and ctx.word_before(m.start("rel")) not in {"يوم", "صباح", "مساء"}
+    ):
         return None
     if ctx.anchor is None:
         value = f"XXXX-WXX-{_L.weekdays[m.group('wd')]}" if m.group("wd") else "XXXX-XX-XX"
@@ -882,7 +905,7 @@ def _weekday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 
 def _weekday_with_day(weekday: int, dn: str, with_fi: bool, anchor: dt.date) -> str | None:
-    """"الجمعة 15" is the 15th that falls on a Friday nearest the anchor; "الأحد الثاني" the 2nd Sunday."""
+    """ "الجمعة 15" is the 15th that falls on a Friday nearest the anchor; "الأحد الثاني" the 2nd Sunday."""
     ordinal = None if dn.isdigit() or with_fi else _L.ordinals.get(re.sub(r"\s+", " ", dn))
     if ordinal is not None:
         if ordinal > 5:
@@ -916,6 +939,8 @@ _MONTH_DAY = re.compile(
 
 def _month_day_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
+    if ctx.word_before(start) == "الاسبوع":
+        return None
     if not (m.group("dem") or m.group("adj")):
         return None
     day, day2 = _day_number(m.group("day")), _day_number(m.group("day2"))
@@ -935,7 +960,9 @@ _PERIOD = re.compile(
     (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
     re.VERBOSE,
 )
-_MOD_PREFIX = re.compile(rf"(?:(?P<mod>{_MOD})\s+|(?P<half>{_HALF})\s+(?:من\s+)?)$")
+_MOD_PREFIX = re.compile(
+    rf"(?:(?P<mod>{_MOD})\s+|(?P<half>{_HALF})\s+(?:من\s+)?|(?P<week>الاسبوع\s+(?P<wn>{_ORD}|الاخير))\s+(?:من\s+)?)$"
+)
 _UNIT_GRAIN = {"اسبوع": "week", "شهر": "month", "عام": "year", "سنة": "year", "عقد": "decade"}
 
 
@@ -967,7 +994,17 @@ _DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?P<u>{_UNITS})(?P<one>\s+(?
 _DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
 _AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
 _TIME_UNITS = {"S", "M", "H"}
-_UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 604800, "MO": 2592000, "Y": 31536000, "DE": 315360000, "CE": 3153600000}
+_UNIT_SECONDS = {
+    "S": 1,
+    "M": 60,
+    "H": 3600,
+    "D": 86400,
+    "W": 604800,
+    "MO": 2592000,
+    "Y": 31536000,
+    "DE": 315360000,
+    "CE": 3153600000,
+}
 
 
 def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
@@ -1010,7 +1047,12 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     if len(parts) == 1 and parts[0][1] is None and not trigger and not explicit:
         return None
     first_unit = _DURATION_PART.search(body)
-    if len(parts) == 1 and first_unit and first_unit.group("u") in {"عام", "سنة", "يوم", "شهر"} and not (trigger or explicit or complete):
+    if (
+        len(parts) == 1
+        and first_unit
+        and first_unit.group("u") in {"عام", "سنة", "يوم", "شهر"}
+        and not (trigger or explicit or complete)
+    ):
         return None
     value = _duration_value(parts)
     ago = _AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start)
@@ -1057,7 +1099,7 @@ def _ago_value(unit: str, amount: float, anchor: dt.date | None) -> str:
 
 _PLURAL_REL = re.compile(
     _LEAD
-    + rf"""(?P<x>(?P<u>(?:ال|(?<=ل)ل)(?:{_alt(w[0:] for w in _L.units if not w.startswith('ال'))}))
+    + rf"""(?P<x>(?:(?P<n0>\d+|{_NUMWORDS}|(?:ال)?(?:{_CARD}))\s+)?(?P<u>(?:ال|(?<=ل)ل)?(?:{_alt(w for w in _L.units if not w.startswith("ال"))}))
     (?:\s+(?:ال)?(?P<n>\d+|{_NUMWORDS}|القليلة|الاخيرة))?
     \s+(?P<adj>الماضية|الماضيين|الماضي|المقبلة|المقبلين|القادمة|القادمين|الاخيرة|الاخيرين|المنصرمة|السابقة|الفائتة|المنصرمين)){_END}""",
     re.VERBOSE,
@@ -1067,11 +1109,12 @@ _PLURAL_REL = re.compile(
 def _plural_rel_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
     word = m.group("u")
-    word = word[2:] if word.startswith("ال") else word[1:]
-    if word not in _L.units:
+    has_al = word.startswith("ال") or (word.startswith("ل") and word[1:] not in _L.units)
+    word = word[2:] if word.startswith("ال") else (word[1:] if has_al else word)
+    if word not in _L.units or not (has_al or m.group("n0")):
         return None
     unit, count = _L.units[word]
-    n_text = m.group("n")
+    n_text = m.group("n") or (m.group("n0") or "").removeprefix("ال")
     amount: float | None
     if n_text and n_text not in {"القليلة", "الاخيرة"}:
         number = _number(n_text)
@@ -1085,14 +1128,17 @@ def _plural_rel_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _HOUR_WORDS = {w: n for w, n in _L.ordinals.items() if n <= 12 and (w.endswith("ة") or w.endswith("ي"))}
 _HOUR_WORDS.update({"الواحدة": 1, "الحادية عشر": 11, "الثانية عشر": 12})
+_BARE_HOUR_BEFORE = re.compile(r"(?:^|\s)[وف]?(?:في|عند)\s+$")
 _TIME = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:(?P<pre>بعد\s+الظهر|الظهر|مساء|صباح)\s+)?(?P<sa>الساعة\s+)?
-    (?:(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?(?::(?P<se>\d{{2}}))?|(?P<hw>{_alt(_HOUR_WORDS)}))
-    (?:\s*(?:و\s*)?(?P<frac>النصف|نصف|الربع|ربع|الثلث|ثلث)
+    + rf"""(?P<x>(?:(?P<pre>بعد\s+الظهر|الظهر|مساء|صباح)\s+)?(?P<sa>الساعة\s+(?:الـ?\s*)?)?
+    (?:(?P<hhmm>\d{{3,4}})(?=\s*(?:{_PM})(?<![مص]))|(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?(?::(?P<se>\d{{2}}))?|(?P<hw>{_alt(_HOUR_WORDS)}))
+    (?:\s*(?:و\s*)?(?P<frac>النصف|نصف|الربع|ربع|الثلث|ثلث|ثلاثة\s+ارباع)
       |\s*و\s*(?P<mw>\d{{1,2}}|{_NUMWORDS})\s+دقيقة
+      |\s*و\s*(?P<mw2>{_NUMWORDS})(?=\s*(?:{_PM})|\s*$)
       |\s+الا\s+(?P<minus>ربع|الربع|ثلث|الثلث))?
     (?:\s*(?P<part>{_PM}))?
+    (?:\s*و\s*(?P<frac2>ثلاثة\s+ارباع|النصف|الربع))?
     (?:\s+(?:من\s+)?(?:يوم\s+)?(?P<rel>{_REL_DAY}|{_WD}))?){_END}""",
     re.VERBOSE,
 )
@@ -1101,15 +1147,34 @@ _TIME = re.compile(
 def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
     part = m.group("part") or m.group("pre") or ""
-    if not (m.group("sa") or m.group("mi") or part or m.group("frac") or m.group("mw")):
+    # A bare hour ("في السابعة", "عند 7") counts only at the end of a clause, after في/عند.
+    bare_hour = bool(
+        _BARE_HOUR_BEFORE.search(ctx.folded, max(0, start - 6), start)
+        and re.match(r"\s*(?:[.!؟?،,](?!\d)|$)", ctx.folded[end : end + 3])
+        and (m.group("hw") or ctx.word_before(start) == "عند")
+    )
+    if not (m.group("sa") or m.group("mi") or part or m.group("frac") or m.group("mw") or bare_hour):
         return None
-    if m.group("h") and not (m.group("sa") or m.group("mi")):
+    if m.group("h") and not (m.group("sa") or m.group("mi") or bare_hour):
         if not part or part in {"م", "ص"} and not m.group("mi"):
             return None
-    hour = int(m.group("h")) if m.group("h") else _HOUR_WORDS[m.group("hw")]
-    minute = int(m.group("mi")) if m.group("mi") else 0
+    if m.group("mw2") and not (part or m.group("sa")):
+        return None
+    if m.group("hhmm"):
+        hour, minute = divmod(int(m.group("hhmm")), 100)
+    else:
+        hour = int(m.group("h")) if m.group("h") else _HOUR_WORDS[m.group("hw")]
+        minute = int(m.group("mi")) if m.group("mi") else 0
     second = m.group("se")
-    frac = m.group("frac") or ""
+    frac = m.group("frac") or m.group("frac2") or ""
+    if "ارباع" in frac:
+        minute = 45
+        frac = ""
+    if m.group("mw2"):
+        number = _number(m.group("mw2"))
+        if not isinstance(number, int) or not 1 <= number <= 59:
+            return None
+        minute = number
     if "نصف" in frac:
         minute = 30
     elif "ربع" in frac:
@@ -1154,17 +1219,18 @@ def _fixed_time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "TIME", f"{date}T{clock}")
 
 
-_HOUR = rf"(?:\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
+_HOUR = rf"(?:(?:الـ?\s*)?\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
 _TIME_RANGE = re.compile(
     _LEAD
     + rf"""(?P<x>(?:(?P<open>من|بين)\s+)?(?:الساعة\s+)?(?P<h1>{_HOUR})(?:\s*(?P<p1>{_PM}))?
-    \s*(?:-|الي|حتي|و)\s*(?:الساعة\s+)?(?P<h2>{_HOUR})(?:\s*(?P<p2>{_PM}))?){_END}""",
+    \s*(?P<sep>-|(?:و\s*)?الي|(?:و\s*)?حتي|و)\s*(?:الساعة\s+(?:الـ?\s*)?)?(?P<h2>{_HOUR})
+    (?:\s*و\s*(?P<f2>النصف|الربع))?(?:\s*(?P<p2>{_PM}))?){_END}""",
     re.VERBOSE,
 )
 
 
 def _clock_value(hour_text: str, part: str) -> tuple[int, int] | None:
-    hour_text = re.sub(r"\s+", " ", hour_text)
+    hour_text = re.sub(r"^الـ?\s*", "", re.sub(r"\s+", " ", hour_text))
     if re.fullmatch(r"\d{1,2}(?::\d{2})?", hour_text):
         hour_s, _, minute_s = hour_text.partition(":")
         hour, minute = int(hour_s), int(minute_s or 0)
@@ -1186,14 +1252,18 @@ def _time_range_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     colon = ":" in m.group("h1") or ":" in m.group("h2")
     if not (p1 or p2 or (m.group("open") and colon)):
         return None
-    if m.group("open") == "بين" and "و" not in ctx.folded[m.end("h1") : m.start("h2")]:
+    if (m.group("open") == "بين") != (m.group("sep") == "و"):
         return None
     first = _clock_value(m.group("h1"), p1 or (p2 if p2 in _L.pm_dayparts else ""))
     second = _clock_value(m.group("h2"), p2)
     if first is None or second is None:
         return None
+    if m.group("f2"):
+        second = (second[0], 30 if "نصف" in m.group("f2") else 15)
     if first[0] > second[0] and not p1 and first[0] >= 12:
         first = (first[0] - 12, first[1])
+    if second[0] < first[0] and not p2 and second[0] < 12:
+        second = (second[0] + 12, second[1])  # "من 1:30 بعد الظهر إلى 4"
     date = ctx.anchor.isoformat() if ctx.anchor else "XXXX-XX-XX"
     value = f"{date}T{first[0]:02d}:{first[1]:02d}/{date}T{second[0]:02d}:{second[1]:02d}"
     return Candidate(start, end, "TIME", value, grain="range")
@@ -1220,12 +1290,11 @@ def _weekend_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _DECADE = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw['relative_century']])}))?){_END}""",
+    + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw["relative_century"]])}))?){_END}""",
     re.VERBOSE,
 )
 _CENTURY = re.compile(
-    _LEAD
-    + rf"""(?P<x>(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw['relative_century']])})){_END}""",
+    _LEAD + rf"""(?P<x>(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw["relative_century"]])})){_END}""",
     re.VERBOSE,
 )
 
@@ -1330,7 +1399,9 @@ def _set_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "SET", _SET_UNIT[unit], grain="other")
 
 
-_HOLIDAY = re.compile(_LEAD + rf"(?P<x>(?:(?P<eve>عشية|غداة)\s+)?(?P<h>{_alt(_L.holidays)}))(?:\s+(?P<y>\d{{4}}))?{_END}")
+_HOLIDAY = re.compile(
+    _LEAD + rf"(?P<x>(?:(?P<eve>عشية|غداة)\s+|يوم\s+(?=عيد))?(?P<h>{_alt(_L.holidays)}))(?:\s+(?P<y>\d{{4}}))?{_END}"
+)
 
 
 def _holiday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
@@ -1417,6 +1488,20 @@ def _select(candidates: list[Candidate]) -> list[Candidate]:
 _MODIFIABLE = {"month", "year", "week", "season", "decade", "century"}
 
 
+def _week_of(value: str, ordinal: str) -> str | None:
+    """"الأسبوع الثالث من أكتوبر": the ISO week holding day 1 + 7(n-1) of the month or year."""
+    bounds = _period_bounds(value)
+    if bounds is None or not re.fullmatch(r"\d{4}(?:-\d{2})?", value):
+        return None
+    if ordinal == "الاخير":
+        return _iso_week(bounds[1])
+    n = _L.ordinals.get(re.sub(r"\s+", " ", ordinal))
+    if n is None or n > 53:
+        return None
+    day = bounds[0] + dt.timedelta(weeks=n - 1)
+    return _iso_week(day) if day <= bounds[1] else None
+
+
 def _attach_modifiers(cands: list[Candidate], ctx: Context) -> None:
     for cand in cands:
         if cand.type != "DATE" or cand.grain not in _MODIFIABLE:
@@ -1424,7 +1509,12 @@ def _attach_modifiers(cands: list[Candidate], ctx: Context) -> None:
         m = _MOD_PREFIX.search(ctx.folded, max(0, cand.start - 30), cand.start)
         if not m:
             continue
-        if m.group("half"):
+        if m.group("week"):
+            week = _week_of(cand.value, m.group("wn"))
+            if week is None:
+                continue
+            cand.value, cand.grain = week, "week"
+        elif m.group("half"):
             if cand.grain != "year":
                 continue
             half = _L.halves[re.sub(r"\s+", " ", m.group("half"))]
@@ -1436,11 +1526,13 @@ def _attach_modifiers(cands: list[Candidate], ctx: Context) -> None:
 
 
 _RANGE_SEP = re.compile(r"[^\S\n]*(?:-|–|—|/|الي|حتي|لغاية|و)[^\S\n]*(?:[وف]?[بل]?)$")
-_RANGE_OPEN = re.compile(r"(?:^|\s)[وف]?(?:ما\s+)?(?P<w>من|بين|منذ)\s+(?:(?:عامي|سنتي|شهري|الفترة\s+من|الفترة\s+بين)\s+)?$")
+_RANGE_OPEN = re.compile(
+    r"(?:^|\s)[وف]?(?:ما\s+)?(?P<w>من|بين|منذ)\s+(?:(?:عامي|سنتي|شهري|الفترة\s+من|الفترة\s+بين)\s+)?$"
+)
 
 
 def _inherit_year(first: Candidate, last: Candidate) -> str:
-    """"بين 23 أبريل و 3 مايو عام 1991": the start takes the year written at the end."""
+    """ "بين 23 أبريل و 3 مايو عام 1991": the start takes the year written at the end."""
     if last.explicit_year and not first.explicit_year and re.match(r"\d{4}-\d{2}", first.value):
         candidate = last.value[:4] + first.value[4:]
         if _ordered(candidate, last.value):
@@ -1475,7 +1567,9 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
             first_value = _inherit_year(prev, cand)
             if (opener or re.match(r"(?:-|–|الي|حتي)", between)) and _ordered(first_value, cand.value):
                 start = opener.start("w") if opener else prev.start
-                merged[-1] = Candidate(start, cand.end, prev.type, f"{first_value}/{cand.value}", prev.rule, grain="range")
+                merged[-1] = Candidate(
+                    start, cand.end, prev.type, f"{first_value}/{cand.value}", prev.rule, grain="range"
+                )
                 continue
         merged.append(cand)
     return merged
