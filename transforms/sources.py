@@ -116,7 +116,10 @@ def make_article(
     category: str | None = None,
 ) -> Article:
     canonical = canonical_url(url) if url else None
-    published_at, note = bounded_published(parse_published(published), fetched_at)
+    try:
+        published_at, note = bounded_published(parse_published(published), fetched_at)
+    except (ValueError, TypeError, OverflowError):
+        published_at, note = None, f"published date {str(published)[:40]!r} not understood: dropped"
     return Article(
         id=article_id(canonical, title, body),
         source=source,

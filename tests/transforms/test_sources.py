@@ -140,3 +140,10 @@ def test_entity_expansion_is_refused():
     )
     items = list(parse_input("bomb.xml", bomb.encode(), FETCHED))
     assert len(items) == 1 and isinstance(items[0], DeadLetter) and "unsafe XML" in items[0].error
+
+
+@pytest.mark.parametrize("published", ["yesterday", "31/02/2020", "0000-01-01T00:00:00Z", "0001-01-01"])
+def test_unreadable_or_impossible_dates_are_dropped_not_fatal(published):
+    line = json.dumps({"source": "x", "title": "عنوان", "body": "نص", "published": published}, ensure_ascii=False)
+    (article,) = parse_input("a.jsonl", line.encode(), FETCHED)
+    assert isinstance(article, Article) and article.published_at is None and article.notes
