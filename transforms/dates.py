@@ -683,7 +683,8 @@ def _hijri_candidate(
 _YEAR = re.compile(
     _LEAD
     + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+)?
-    (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS}))
+    (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS})
+       |(?P<yw3>{_YEAR_WORDS}))
     (?:\s*(?P<era>{_HERA}|{_GERA}))?){_END}""",
     re.VERBOSE,
 )
@@ -694,9 +695,15 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
     text = m.group("y")
     kw, era = m.group("kw"), m.group("era")
-    if m.group("yw") or m.group("yw2"):
-        number = _number(m.group("yw") or m.group("yw2"))
-        if not isinstance(number, int) or number < 100:
+    if m.group("yw") or m.group("yw2") or m.group("yw3"):
+        number = _number(m.group("yw") or m.group("yw2") or m.group("yw3"))
+        if not isinstance(number, int) or number < 100 or (m.group("yw3") and number < 1000):
+            return None
+        if m.group("yw3") and (
+            m.group("kw")
+            or ctx.word_before(start) not in {"في", "من", "الي", "حتي", "منذ", "مواليد"}
+            or _number_context_blocked(ctx, start, end)
+        ):
             return None
         year = number
     else:
@@ -1055,6 +1062,10 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     ):
         return None
     value = _duration_value(parts)
+    from_now = re.match(r"\s+من\s+الان(?!\w)", ctx.folded[end : end + 12])
+    if from_now and ctx.anchor is not None and all(a is not None for _, a in parts):
+        past = bool(_AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start))
+        return Candidate(start, end + from_now.end(), "DATE", _shifted_day(parts, ctx.anchor, -1 if past else 1))
     ago = _AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start)
     if ago and ago.group("w") == "قبل" and not re.match(r"\s*من(?!\w)", ctx.folded[end : end + 6]) and len(parts) == 1:
         unit, amount = parts[0]
@@ -1065,6 +1076,26 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
             return Candidate(ago_start, end, "DATE", _ago_value(unit, amount, ctx.anchor), grain="other")
     mod = "APPROX" if m.group("approx") else None
     return Candidate(start, end, "DURATION", value, mod=mod, grain="other")
+
+
+def _shifted_day(parts: list[tuple[str, float | None]], anchor: dt.date, sign: int) -> str:
+    """The anchor moved by a compound duration ("2 عام و 21 يوم من الآن")."""
+    years = months = days = 0.0
+    for unit, amount in parts:
+        amount = amount or 0.0
+        if unit == "Y":
+            years += amount
+        elif unit == "MO":
+            months += amount
+        elif unit == "W":
+            days += 7 * amount
+        elif unit == "D":
+            days += amount
+        elif unit == "DE":
+            years += 10 * amount
+    year, month = _add_months(anchor.year, anchor.month, sign * int(12 * years + months))
+    day = _safe_date(year, month, min(anchor.day, calendar.monthrange(year, month)[1])) or anchor
+    return (day + dt.timedelta(days=sign * int(days))).isoformat()
 
 
 def _duration_value(parts: list[tuple[str, float | None]]) -> str:
@@ -1269,6 +1300,27 @@ def _time_range_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "TIME", value, grain="range")
 
 
+_DAYPART_PHRASE = re.compile(
+    _LEAD
+    + r"""(?P<x>(?:(?:وقت\s+(?P<lm>متاخر|مبكر)\s+(?:من\s+)?)|(?:اواخر|اول)\s+)?
+    (?P<p>الصباح|المساء|الليل|الامسيات|الظهيرة|بعد\s+الظهر)(?:\s+(?:الباكر|المبكر))?)(?!\w)""",
+    re.VERBOSE,
+)
+_DAYPART_CODES = {"الصباح": "MO", "المساء": "EV", "الامسيات": "EV", "الليل": "NI", "الظهيرة": "MI", "بعد الظهر": "AF"}
+
+
+def _daypart_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
+    """"في الصباح", "بعد الظهر", "في وقت متأخر من الليل": a part of the reference day."""
+    start, end = m.span("x")
+    part = re.sub(r"\s+", " ", m.group("p"))
+    if part != "بعد الظهر" and not re.search(r"(?:^|\s)[وف]?(?:في|خلال|عند|منذ)\s+$", ctx.folded[max(0, start - 6) : start]):
+        return None
+    if ctx.word_after(end) in {"الماضي", "الماضية", "الذي", "التي"}:
+        return None
+    date = ctx.anchor.isoformat() if ctx.anchor else "XXXX-XX-XX"
+    return Candidate(start, end, "TIME", f"{date}T{_DAYPART_CODES[part]}", dateless_time=True)
+
+
 _ALL_OF = re.compile(_LEAD + r"(?P<x>(?:طوال|طيلة)\s+(?P<u>(?:ال)?(?:يوم|اسبوع|شهر|عام|سنة)))" + _END)
 
 
@@ -1455,6 +1507,7 @@ RULES: tuple[Rule, ...] = (
     Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
     Rule("time_range", _TIME_RANGE, _time_range_resolve),
     Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
+    Rule("daypart", _DAYPART_PHRASE, _daypart_resolve, ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر")),
     Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
     Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
     Rule("period", _PERIOD, _period_resolve),
