@@ -5,8 +5,10 @@ runs, and reports the median as MB/s, MB being 10^6 bytes of UTF-8: of fold's ou
 folded form) and of clean_text's input. Time is the CPU time of this (single-threaded)
 process, so other load on a shared machine does not skew the number. ``variant_agreement()`` scores the golden variant
 pairs (``tests/golden/normalize/variants.jsonl``): pairs that must meet and pairs that must
-stay apart. ``python -m eval.normalize [articles.jsonl]`` prints both as JSON for the shared
-corpus (title and body of every article); ``make bench`` calls ``benchmark``.
+stay apart. ``decode_accuracy(texts)`` encodes real texts in windows-1256, iso-8859-6 and
+UTF-16LE and counts how often ``decode_bytes`` without a declared charset gets them back.
+``python -m eval.normalize [articles.jsonl]`` prints all three as JSON for the shared corpus
+(title and body of every article); ``make bench`` calls ``benchmark``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from transforms.clean import clean_text
+from transforms.decode import DecodeError, decode_bytes
 from transforms.normalize import FOLD_VERSION, fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +71,27 @@ def variant_agreement(path: Path = VARIANTS) -> dict[str, int]:
     }
 
 
+def decode_accuracy(
+    texts: list[str], encodings: tuple[str, ...] = ("windows-1256", "iso-8859-6", "utf-16le")
+) -> dict[str, dict[str, int | float]]:
+    """Per encoding: texts it can encode, and how many ``decode_bytes`` restores undeclared."""
+    scores = {}
+    for encoding in encodings:
+        encodable = correct = 0
+        for text in texts:
+            try:
+                data = text.lstrip("\ufeff").encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            encodable += 1
+            try:
+                correct += decode_bytes(data).text == text.lstrip("\ufeff")
+            except DecodeError:
+                pass
+        scores[encoding] = {"texts": encodable, "correct": correct, "accuracy": round(correct / encodable, 4)}
+    return scores
+
+
 def load_texts(path: Path = CORPUS) -> list[str]:
     """Title and body of every article in a JSON Lines file."""
     texts: list[str] = []
@@ -85,7 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the numbers claim
-    result = {**benchmark(load_texts(args.corpus), args.runs), **variant_agreement()}
+    texts = load_texts(args.corpus)
+    short_texts = [text[:300] for text in texts[::7] if text.strip()]  # titles and body openings
+    result = {
+        **benchmark(texts, args.runs),
+        **variant_agreement(),
+        "decode_undeclared": decode_accuracy(short_texts),
+    }
     print(json.dumps(result, indent=2))
 
 

@@ -93,6 +93,12 @@ _CONTROL = re.compile("[\x01-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")  # Cc but tab, l
 _LETTER = re.compile(r"[^\W\d_]")
 _ARABIC_LETTER = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06ee\u06ef\u06fa-\u06ff]")
 _SAMPLE_CHARS = 100_000
+_DEFINITE_ARTICLE = re.compile(r"(?<![^\W\d_])(?:[وفبكل]|وال|فال|بال|كال)?ال")
+_MIXED_SCRIPT = re.compile("[\u0621-\u064a][A-Za-z\u00c0-\u00ff]|[A-Za-z\u00c0-\u00ff][\u0621-\u064a]")
+# Harakat after no letter, and tanween inside a word (only fathatan may precede a final alef).
+_MISPLACED_HARAKA = re.compile(
+    "(?<![\u0620-\u064a\u064b-\u0652])[\u064b-\u0652]|[\u064c\u064d](?=[\u0621-\u064a])|\u064b(?=[\u0621-\u0626\u0628-\u0648\u064a])"
+)
 _MAX_CONTROL_SHARE = 0.01  # C0/C1 controls other than tab and line breaks, per character
 _MIN_ARABIC_SHARE = 0.5  # of the letters in a detected decoding
 
@@ -151,14 +157,32 @@ def _labels(data: bytes, declared: str | None) -> list[tuple[str | None, str]]:
     ]
 
 
+def _arabic_score(text: str) -> tuple[int, float]:
+    """How Arabic a decoding reads: words with the article ال, minus impossible sequences
+    (misplaced harakat, Arabic and Latin letters side by side); then the letter share.
+
+    windows-1256 and iso-8859-6 read each other's bytes as other Arabic letters (and, for
+    windows-1256, French ones), so the share alone cannot tell them apart; the definite
+    article (bytes C7 E1 in windows-1256, C7 E4 in iso-8859-6) and those sequences can.
+    """
+    sample = text[:_SAMPLE_CHARS]
+    impossible = len(_MISPLACED_HARAKA.findall(sample)) + len(_MIXED_SCRIPT.findall(sample))
+    return len(_DEFINITE_ARTICLE.findall(sample)) - 2 * impossible, _arabic_share(sample)
+
+
 def _detect_arabic(data: bytes) -> Decoded | None:
-    """Best decoding among the Arabic candidates: charset-normalizer's order, most Arabic first."""
-    matches = [(str(m), m.encoding) for m in from_bytes(data, cp_isolation=_ARABIC_CANDIDATES)]
-    plausible = [(t, enc) for t, enc in matches if _is_text(t) and _arabic_share(t) >= _MIN_ARABIC_SHARE]
+    """Best decoding among the Arabic candidates, charset-normalizer's ranking breaking ties."""
+    ranked = [codecs.lookup(m.encoding).name for m in from_bytes(data, cp_isolation=_ARABIC_CANDIDATES)]
+    candidates = ranked + [c for c in map(lambda name: codecs.lookup(name).name, _ARABIC_CANDIDATES) if c not in ranked]
+    plausible = []
+    for rank, codec in enumerate(candidates):
+        text = _try(data, codec)
+        if text is not None and _arabic_share(text) >= _MIN_ARABIC_SHARE:
+            plausible.append((_arabic_score(text), -rank, text, codec))
     if not plausible:
         return None
-    text, encoding = max(plausible, key=lambda match: _arabic_share(match[0]))
-    return _decoded(text, codecs.lookup(encoding).name, "detected")
+    _, _, text, codec = max(plausible)
+    return _decoded(text, codec, "detected")
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:

@@ -110,3 +110,17 @@ def test_binary_raises_decode_error(data: bytes) -> None:
 def test_empty_and_ascii() -> None:
     assert decode_bytes(b"").text == ""
     assert decode_bytes(b"plain ascii").method == "utf-8"
+
+
+# Pinned floor: raising it is a deliberate commit (measured: eval.normalize, decode_undeclared).
+UNDECLARED_ACCURACY_FLOOR = {"windows-1256": 0.99, "iso-8859-6": 0.99, "utf-16le": 0.99}
+
+
+def test_undeclared_real_texts_are_decoded_above_the_floor() -> None:
+    from eval.normalize import CORPUS, decode_accuracy, load_texts
+
+    texts = [text[:300] for text in load_texts(CORPUS)[::35] if text.strip()]
+    scores = decode_accuracy(texts)
+    for encoding, floor in UNDECLARED_ACCURACY_FLOOR.items():
+        assert scores[encoding]["texts"] > 300
+        assert scores[encoding]["accuracy"] >= floor, (encoding, scores[encoding])
