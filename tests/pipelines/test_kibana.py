@@ -410,3 +410,15 @@ def test_https_verifies_the_certificate(self_signed, monkeypatch, capsys):
         monkeypatch.setenv("AKHBAR_KIBANA_CA_CERTS", str(cert))
         assert akhbar_kibana("import", "--kibana-url", state.url) == 0
         assert len(state.objects()) == 21
+
+
+def test_akhbar_cli_runs_the_kibana_commands(fake_kibana, tmp_path):
+    from pipelines.cli import main
+
+    work = tmp_path / "kibana"
+    shutil.copytree(KIBANA_DIR, work)
+    assert main(["kibana", "import", "--kibana-url", fake_kibana.url, "--index", "news"]) == 0
+    assert fake_kibana.objects()[("index-pattern", "akhbar-articles")]["attributes"]["title"] == "news"
+    assert main(["kibana", "export", "--kibana-url", fake_kibana.url, "--index", "news", "--dir", str(work)]) == 0
+    for path in KIBANA_DIR.glob("*.ndjson"):
+        assert (work / path.name).read_bytes() == path.read_bytes()
