@@ -8,9 +8,11 @@ Evidence is taken in this order; the first that yields text wins (``Decoded.meth
 4. ``"meta"``: ``<meta charset=...>`` or ``<meta http-equiv="Content-Type" content="...charset=...">``
    in the first bytes of an HTML document.
 5. ``"utf-8"``: the bytes are valid UTF-8.
-6. ``"detected"``: charset-normalizer, restricted to the encodings Arabic text comes in
-   (windows-1256, iso-8859-6, UTF-16), re-ranked by the share of Arabic letters; failing
-   that, windows-1252 (the WHATWG default for unlabelled legacy text) if it yields text.
+6. ``"detected"``: the encodings Arabic text comes in (windows-1256, iso-8859-6, UTF-16LE/BE)
+   that decode strictly to mostly Arabic letters, ranked by how Arabic each reading is (words
+   with the article ال, no misplaced harakat or mixed-script words, share of Arabic letters),
+   charset-normalizer's order breaking ties; failing that, windows-1252 (the WHATWG default
+   for unlabelled legacy text) if it yields text.
 
 A label (2-4) is used only if the bytes decode under it without error. Two labels are
 distrusted because servers and CMSs emit them by default: a single-byte label when the
@@ -80,8 +82,8 @@ _REPORTED_NAMES = {
 }
 # Labels that cannot spell Arabic; WHATWG reads all of them as windows-1252.
 _LATIN_CODECS = frozenset({"iso8859-1", "cp1252", "ascii", "iso8859-15"})
-# What Arabic feeds and files come in when they are not UTF-8 (charset-normalizer names).
-_ARABIC_CANDIDATES = ["cp1256", "iso8859_6", "utf_16_le", "utf_16_be"]
+# What Arabic feeds and files come in when they are not UTF-8.
+_ARABIC_CANDIDATES = ["cp1256", "iso8859-6", "utf-16-le", "utf-16-be"]
 
 _XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _META_CHARSET = re.compile(
@@ -104,10 +106,10 @@ _MIN_ARABIC_SHARE = 0.5  # of the letters in a detected decoding
 
 
 def _codec(label: str | None) -> str | None:
-    """Python codec name for a charset label, or None when the label is unknown."""
+    """Python codec name for a charset label (or a whole Content-Type), None when unknown."""
     if not label:
         return None
-    label = label.strip().strip("\"'").lower()
+    label = label.lower().rpartition("charset=")[2].split(";")[0].strip().strip("\"'")
     if label.startswith("x-"):
         label = label[2:]
     if label.startswith("iso-8859-6-"):  # -i / -e: bidi-handling variants, same bytes
@@ -173,7 +175,7 @@ def _arabic_score(text: str) -> tuple[int, float]:
 def _detect_arabic(data: bytes) -> Decoded | None:
     """Best decoding among the Arabic candidates, charset-normalizer's ranking breaking ties."""
     ranked = [codecs.lookup(m.encoding).name for m in from_bytes(data, cp_isolation=_ARABIC_CANDIDATES)]
-    candidates = ranked + [c for c in map(lambda name: codecs.lookup(name).name, _ARABIC_CANDIDATES) if c not in ranked]
+    candidates = ranked + [codec for codec in _ARABIC_CANDIDATES if codec not in ranked]
     plausible = []
     for rank, codec in enumerate(candidates):
         text = _try(data, codec)

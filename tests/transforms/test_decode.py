@@ -86,6 +86,12 @@ def test_valid_utf8_beats_a_single_byte_label() -> None:
     assert (decoded.text, decoded.method) == (ARTICLE, "utf-8")
 
 
+def test_declared_may_be_a_whole_content_type() -> None:
+    data = (FIXTURES / "article.iso-8859-6.txt").read_bytes()
+    decoded = decode_bytes(data, 'text/plain; charset="ISO-8859-6"')
+    assert (decoded.text, decoded.method) == (ARTICLE, "declared")
+
+
 def test_wrong_or_unknown_label_falls_through() -> None:
     data = (FIXTURES / "article.windows-1256.txt").read_bytes()
     assert decode_bytes(data, declared="utf-8").text == ARTICLE  # not valid UTF-8
