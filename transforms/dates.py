@@ -1061,6 +1061,11 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         and not (trigger or explicit or complete)
     ):
         return None
+    if len(parts) == 1 and first_unit and not first_unit.group("q"):
+        if first_unit.group("u") in {"عقد", "عقدا"}:
+            return None  # عقد is also "holding" / "contract"
+        if parts[0][1] is None and ctx.word_after(end).startswith("ال"):
+            return None  # "سنوات الحرب", "ساعات الدوام": a construct, not a duration
     value = _duration_value(parts)
     from_now = re.match(r"\s+من\s+الان(?!\w)", ctx.folded[end : end + 12])
     if from_now and ctx.anchor is not None and all(a is not None for _, a in parts):
@@ -1302,7 +1307,8 @@ def _time_range_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _DAYPART_PHRASE = re.compile(
     _LEAD
-    + r"""(?P<x>(?:(?:وقت\s+(?P<lm>متاخر|مبكر)\s+(?:من\s+)?)|(?:اواخر|اول)\s+)?
+    + r"""(?P<x>(?P<last>الليلة\s+(?:الماضية|البارحة)|ليلة\s+البارحة)
+    |(?:(?:وقت\s+(?P<lm>متاخر|مبكر)\s+(?:من\s+)?)|(?:اواخر|اول)\s+)?
     (?P<p>الصباح|المساء|الليل|الامسيات|الظهيرة|بعد\s+الظهر)(?:\s+(?:الباكر|المبكر))?)(?!\w)""",
     re.VERBOSE,
 )
@@ -1312,6 +1318,8 @@ _DAYPART_CODES = {"الصباح": "MO", "المساء": "EV", "الامسيات"
 def _daypart_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     """"في الصباح", "بعد الظهر", "في وقت متأخر من الليل": a part of the reference day."""
     start, end = m.span("x")
+    if m.group("last"):
+        return Candidate(start, end, "TIME", f"{_shift_period('day', -1, ctx.anchor)}TNI")
     part = re.sub(r"\s+", " ", m.group("p"))
     if part != "بعد الظهر" and not re.search(r"(?:^|\s)[وف]?(?:في|خلال|عند|منذ)\s+$", ctx.folded[max(0, start - 6) : start]):
         return None
@@ -1507,7 +1515,7 @@ RULES: tuple[Rule, ...] = (
     Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
     Rule("time_range", _TIME_RANGE, _time_range_resolve),
     Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
-    Rule("daypart", _DAYPART_PHRASE, _daypart_resolve, ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر")),
+    Rule("daypart", _DAYPART_PHRASE, _daypart_resolve, ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة")),
     Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
     Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
     Rule("period", _PERIOD, _period_resolve),
