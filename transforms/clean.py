@@ -38,6 +38,8 @@ from transforms.normalize import fold
 
 @dataclass(frozen=True)
 class CleanText:
+    """Display text of one field, and what was taken out of it."""
+
     text: str  # paragraphs separated by "\n\n"
     captions: tuple[str, ...] = ()  # photo captions split off the body, with their credit
     removed_boilerplate: int = 0  # boilerplate lines removed
@@ -240,21 +242,20 @@ def _split_captions(paragraph: str) -> tuple[list[str], list[str]]:
 # Whole lines that are prompts rather than content, matched against the folded line without
 # surrounding punctuation. A long line is never boilerplate, whatever it starts with:
 # "شارك" alone is a share button, "شارك في المؤتمر ..." is news.
+_SOCIAL = r"(?:فيسبوك|فيس بوك|تويتر|اكس|واتساب|واتس اب|تلغرام|تليجرام|لينكد ان|البريد الالكتروني)"
 BOILERPLATE_LINES = (
-    r"(?:اقرا|طالع|شاهد|اقرا ايضا|انظر) (?:ايضا|المزيد)\b.*",
-    r"(?:اقرا|اقرء) المزيد",
+    r"(?:اقرا|اقرء|طالع|شاهد|انظر) (?:ايضا|المزيد)\b.*",
     r"المزيد",
     r"للمزيد(?: من (?:الاخبار|التفاصيل|المعلومات))?(?: .*)?",
     r"(?:اضغط|انقر) هنا\b.*",
-    r"شارك(?:ها|ه)?(?: (?:هذا )?(?:الخبر|المقال|المقاله|الصفحه|الموضوع))?(?: (?:علي|عبر) {social})?",
+    rf"شارك(?:ها|ه)?(?: (?:هذا )?(?:الخبر|المقال|المقاله|الصفحه|الموضوع))?(?: (?:علي|عبر) {_SOCIAL})?",
     r"(?:تابعونا|تابعنا)(?: (?:علي|عبر|في) .*)?",
     r"انتهي|يتبع",  # wire-service end / continuation markers: // انتهى //
     r"للتواصل مع الكاتب\b.*",
     r"\d+ (?:stc|mobily|zain)",  # SMS short codes under "للتواصل مع الكاتب"
     r"(?:share|tweet|follow us|read more|read also|see also)\b.*",
 )
-_SOCIAL = r"(?:فيسبوك|فيس بوك|تويتر|اكس|واتساب|واتس اب|تلغرام|تليجرام|لينكد ان|البريد الالكتروني)"
-_BOILERPLATE = re.compile("|".join(f"(?:{pattern.replace('{social}', _SOCIAL)})" for pattern in BOILERPLATE_LINES))
+_BOILERPLATE = re.compile("|".join(f"(?:{pattern})" for pattern in BOILERPLATE_LINES))
 _BOILERPLATE_MAX_WORDS = 12
 _PUNCTUATION = re.compile(r"[^\w\s]+|_")
 
