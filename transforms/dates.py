@@ -616,6 +616,11 @@ def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
         elif day is not None and ctx.anchor is not None and adj is None:
             year = ctx.anchor.year if (month, day) >= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year + 1
             prefix = f"{year:04d}-{month:02d}"
+        elif day is not None and ctx.anchor is not None and adj:
+            # "26 مايو المقبل" / "17 مايو الماضي": compare the day, not only the month.
+            after = (month, day) > (ctx.anchor.month, ctx.anchor.day)
+            year = ctx.anchor.year + (0 if after == (adj > 0) else (1 if adj > 0 else -1))
+            prefix = f"{year:04d}-{month:02d}"
         else:
             prefix = _resolve_month(month, ctx, start, end, adj)
     if day is None:
@@ -1406,9 +1411,16 @@ def _season_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         return Candidate(start, end, "DATE", f"{m.group('y')}-{season}", grain="season")
     if ctx.anchor is None:
         return Candidate(start, end, "DATE", f"XXXX-{season}", grain="season")
-    year = ctx.anchor.year + (adj or 0)
-    if adj is None and season == "WI" and ctx.anchor.month <= 2:
-        year -= 1  # January and February belong to the winter that began in December
+    first, last = _SEASON_MONTHS[season]
+    month = ctx.anchor.month + (12 if season == "WI" and ctx.anchor.month <= 2 else 0)
+    last += 12 if last < first else 0
+    year = ctx.anchor.year - (1 if season == "WI" and ctx.anchor.month <= 2 else 0)
+    if adj is not None and adj > 0 and month >= first:
+        year += adj  # the coming one: this year's has started already
+    elif adj is not None and adj > 0:
+        year += adj - 1
+    elif adj is not None and adj < 0:
+        year += adj if month <= last else adj + 1  # the last one that has ended
     return Candidate(start, end, "DATE", f"{year:04d}-{season}", grain="season")
 
 
