@@ -143,7 +143,7 @@ def _try(data: bytes, codec: str | None) -> str | None:
 
 
 def _decoded(text: str, codec: str, method: str) -> Decoded:
-    return Decoded(text.removeprefix("\ufeff"), _REPORTED_NAMES.get(codec, codec), method)
+    return Decoded(text, _REPORTED_NAMES.get(codec, codec), method)
 
 
 def _labels(data: bytes, declared: str | None) -> list[tuple[str | None, str]]:
@@ -196,6 +196,7 @@ def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
         if data.startswith(bom) and (text := _try(data[len(bom) :], bom_codec)) is not None:
             return _decoded(text, bom_codec, "bom")
 
+    data = data.removeprefix(codecs.BOM_UTF8)  # a UTF-8 BOM that did not decode above
     utf8 = _try(data, "utf-8")
     distrusted: Decoded | None = None
     for codec, method in _labels(data, declared):

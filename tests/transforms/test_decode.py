@@ -4,6 +4,8 @@ import codecs
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.decode import DecodeError, decode_bytes
 
@@ -130,3 +132,23 @@ def test_undeclared_real_texts_are_decoded_above_the_floor() -> None:
     for encoding, floor in UNDECLARED_ACCURACY_FLOOR.items():
         assert scores[encoding]["texts"] > 300
         assert scores[encoding]["accuracy"] >= floor, (encoding, scores[encoding])
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=300)
+def test_any_bytes_decode_or_raise_decode_error(data: bytes) -> None:
+    try:
+        decoded = decode_bytes(data)
+    except DecodeError:
+        return
+    assert decoded.method in {"bom", "declared", "xml-declaration", "meta", "utf-8", "detected"}
+    assert "\x00" not in decoded.text
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=200))
+def test_utf8_text_round_trips(text: str) -> None:
+    assert decode_bytes(text.encode("utf-8")).text == text.removeprefix("\ufeff")
+
+
+def test_only_the_bom_is_stripped() -> None:
+    assert decode_bytes("\ufeff\ufeffنص".encode("utf-8")).text == "\ufeffنص"
