@@ -155,7 +155,13 @@ class Ticks(beam.PTransform):
 
 
 def health_document(
-    spec: FeedSpec, state: FeedState, result: HttpResult, response: Response, now: float, items: int, new: int,
+    spec: FeedSpec,
+    state: FeedState,
+    result: HttpResult,
+    response: Response,
+    now: float,
+    items: int,
+    new: int,
     newest_published: str | None,
 ) -> dict[str, Any]:
     """One feed-health document (fields of ``config/feed_health_mapping.json``)."""
@@ -212,32 +218,35 @@ class _PollHost(beam.DoFn):
         feeds: Any = _FEEDS,
         host: Any = _HOST,
     ) -> Iterator[Any]:
-        name, _ = element
+        # Feeds are scheduled on the ticks' own times (not on when a poll happened to run), so an
+        # interval of n ticks is polled every n ticks instead of drifting to the next tick.
+        name, tick = element
         specs = self.specs.get(name, ())
         started = time.time()
         states: dict[str, FeedState] = feeds.read() or {}
         host_state: HostState = host.read() or HostState()
         for spec in specs:
-            states.setdefault(spec.url, initial_state(spec, started))
-        due = sorted((s for s in specs if is_due(states[s.url], started)), key=lambda s: states[s.url].next_due)
+            states.setdefault(spec.url, initial_state(spec, tick))
+        due = sorted((s for s in specs if is_due(states[s.url], tick)), key=lambda s: states[s.url].next_due)
         for spec in due:
             wait = host_wait(host_state, time.time(), self.config.host_min_interval)
             if wait > 0:
                 if time.time() + wait - started > self.config.tick:
-                    break
+                    break  # the rest stays due for the next tick
                 time.sleep(wait)
-            states[spec.url], host_state = yield from self._poll(spec, states[spec.url], host_state)
+            states[spec.url], host_state = yield from self._poll(spec, states[spec.url], host_state, tick)
         feeds.write(states)
         host.write(host_state)
 
-    def _poll(self, spec: FeedSpec, state: FeedState, host_state: HostState) -> Any:
+    def _poll(self, spec: FeedSpec, state: FeedState, host_state: HostState, scheduled: float) -> Any:
         now = time.time()
         timeout = (self.config.connect_timeout, self.config.read_timeout)
         result = http_get(self.session, spec.url, conditional_headers(state), timeout, self.config.max_bytes)
-        host_state = HostState(last_request=time.time(), blocked_until=host_state.blocked_until)
-        state, response = after_response(spec, state, result, now, self.config.max_retry_after)
-        if response.retry_after:
-            host_state = HostState(host_state.last_request, max(host_state.blocked_until, now + response.retry_after))
+        answered = time.time()
+        host_state = HostState(last_request=answered, blocked_until=host_state.blocked_until)
+        state, response = after_response(spec, state, result, scheduled, self.config.max_retry_after)
+        if response.retry_after:  # counted from the answer, for the whole host
+            host_state = HostState(answered, max(host_state.blocked_until, answered + response.retry_after))
         items = new = 0
         newest: str | None = None
         if response.outcome == "changed" and response.body is not None:
@@ -248,7 +257,7 @@ class _PollHost(beam.DoFn):
             remembered = set(state.recent)
             published = [a.published_at for a, key in zip(articles, keys, strict=True) if key not in remembered]
             newest = max((p for p in published if p), default=None)
-            state, new = after_items(spec, state, keys, declared_interval(response.body), now)
+            state, new = after_items(spec, state, keys, declared_interval(response.body), scheduled)
             items = len(articles)
             self.counters["items"].inc(items)
             yield from articles
@@ -258,8 +267,17 @@ class _PollHost(beam.DoFn):
         log.info(
             "feed=%s outcome=%s status=%s items=%d new=%d interval=%.1fs polls=%d 304s=%d unchanged=%d "
             "new_total=%d errors=%d%s",
-            spec.label, response.outcome, result.status, items, new, state.interval, state.polls,
-            state.not_modified, state.unchanged, state.new_items, state.errors,
+            spec.label,
+            response.outcome,
+            result.status,
+            items,
+            new,
+            state.interval,
+            state.polls,
+            state.not_modified,
+            state.unchanged,
+            state.new_items,
+            state.errors,
             f" error={response.error!r}" if response.error else "",
         )
         yield beam.pvalue.TaggedOutput(HEALTH, document)
@@ -305,12 +323,12 @@ class _DetectNew(beam.DoFn):
         previous = seen.read()
         if previous == fingerprint:
             self.repeats.inc()
-            return
-        if previous is not None:
-            self.updated.inc()
-        seen.write(fingerprint)
-        self.read.inc()
-        yield article
+        else:
+            if previous is not None:
+                self.updated.inc()
+            seen.write(fingerprint)
+            self.read.inc()
+            yield article
 
 
 class DetectNewItems(beam.PTransform):
@@ -320,7 +338,7 @@ class DetectNewItems(beam.PTransform):
         return (
             articles
             | "KeyByItem" >> beam.Map(lambda a: (item_key(feed_of(a), a.url, a.guid, a.id), a))
-            | "FirstSightOnly" >> beam.ParDo(_DetectNew())
+            | "FirstSightOnly" >> beam.ParDo(_DetectNew()).with_input_types(tuple[str, Article])
         )
 
 
@@ -442,7 +460,10 @@ class PollFeeds(beam.PTransform):
         polled = (
             ticks
             | "FanOutToHosts" >> beam.FlatMap(lambda tick, names: [(name, tick) for name in names], hosts)
-            | "PollHosts" >> beam.ParDo(_PollHost(self.config)).with_outputs(DEAD, HEALTH, main="articles")
+            | "PollHosts"
+            >> beam.ParDo(_PollHost(self.config))
+            .with_input_types(tuple[str, float])
+            .with_outputs(DEAD, HEALTH, main="articles")
         )
         return {"articles": polled.articles, DEAD: polled[DEAD], HEALTH: polled[HEALTH]}
 
