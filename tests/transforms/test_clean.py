@@ -1,5 +1,6 @@
 """Tests for display-text cleaning (``transforms.clean``) on the seed and on real articles."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -116,13 +117,13 @@ def test_zwnj_kept_only_inside_arabic_script_words() -> None:
 
 
 def test_clean_html_keeps_paragraphs_and_drops_noise() -> None:
-    html = (
+    page = (
         "<div><h2>عنوان</h2><p>الفقرة &amp; الأولى<br>سطر ثان</p>"
         "<script>var x = '<p>لا</p>';</script><style>p{}</style>"
         "<figure><img src=a.jpg><figcaption>صورة</figcaption></figure>"
         "<ul><li>بند أول</li><li>بند <b>ثان</b></li></ul><!-- تعليق -->نص   أخير</div>"
     )
-    assert clean_html(html) == "عنوان\n\nالفقرة & الأولى\nسطر ثان\n\nبند أول\n\nبند ثان\n\nنص أخير"
+    assert clean_html(page) == "عنوان\n\nالفقرة & الأولى\nسطر ثان\n\nبند أول\n\nبند ثان\n\nنص أخير"
 
 
 def test_clean_html_plain_text_passes_through() -> None:
@@ -174,3 +175,12 @@ def test_clean_text_output_is_tidy(text: str) -> None:
             assert ARABIC_LETTER.match(out[match.start() - 1]) and ARABIC_LETTER.match(out[match.end()])
     assert "\n\n\n" not in cleaned.text and "  " not in cleaned.text
     assert all(p and p == p.strip() and "\n" not in p for p in cleaned.text.split("\n\n") if cleaned.text)
+
+
+def test_clean_html_of_real_articles_as_paragraph_markup(corpus: list[dict]) -> None:
+    for article in corpus[::50]:
+        body = article["body"] or ""
+        markup = "".join(f"<p>{html.escape(line)}</p>\n  " for line in body.split("\n"))
+        page = f"<article><h1>{html.escape(article['title'] or '')}</h1>{markup}<script>track()</script></article>"
+        expected = clean_text(f"{article['title'] or ''}\n{body}").text
+        assert clean_text(clean_html(page)).text == expected, article["id"]
