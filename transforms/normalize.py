@@ -5,8 +5,10 @@ that form into word tokens for shingling. Data flow inside ``fold``:
 
     NFKC (presentation forms, ligatures, compatibility digits)
     -> lowercase
-    -> one ``str.translate`` table (marks, tatweel and invisible format characters deleted;
-       alef, yeh, heh, kaf and digit variants mapped; every white space but "\\n" to " ")
+    -> one character table (marks, tatweel and invisible format characters deleted;
+       alef, yeh, heh, kaf and digit variants mapped; every white space but "\\n" to " "),
+       applied as ``str.replace`` for the five frequent letter variants and as
+       ``str.translate`` on the runs of the other, rare, characters
     -> the two context rules for hamza carriers (see ``docs/normalization.md``)
     -> runs of spaces to one, lines stripped; "\\n" kept, so a line never becomes two.
 
