@@ -18,17 +18,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GAZETTEER_DIR = Path(__file__).resolve().parents[1] / "config" / "gazetteers"
+WORD_CLASSES_FILE = Path(__file__).resolve().parent / "models" / "ner_words.tsv"
 
 TYPES = ("PER", "ORG", "LOC")
 
 _HARAKAT = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u200c\u200d]")
 _FEATURE_LETTERS = str.maketrans(
     {
-        "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه",
-        "ک": "ك", "ی": "ي", "ھ": "ه",
-        "،": ",", "؛": ";", "؟": "?", "٪": "%", "٫": ".",
-        "«": '"', "»": '"', "“": '"', "”": '"', "„": '"', "″": '"',
-        "‘": "'", "’": "'", "–": "-", "—": "-", "ـ": "",
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+        "ک": "ك",
+        "ی": "ي",
+        "ھ": "ه",
+        "،": ",",
+        "؛": ";",
+        "؟": "?",
+        "٪": "%",
+        "٫": ".",
+        "«": '"',
+        "»": '"',
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "″": '"',
+        "‘": "'",
+        "’": "'",
+        "–": "-",
+        "—": "-",
+        "ـ": "",
         **{chr(0x0660 + i): str(i) for i in range(10)},
         **{chr(0x06F0 + i): str(i) for i in range(10)},
     }
@@ -116,6 +137,42 @@ def bare_stem(form: str) -> tuple[str, str]:
     return prefix, rest
 
 
+class WordClasses:
+    """Unlabelled-news statistics per article-less word form: frequency, article rate, clusters.
+
+    Rows of ``ner_words.tsv`` (written by ``scripts/train_ner.py``): ``form, count, article
+    rate bucket, cluster ids`` at several granularities. Unknown words get no class features.
+    """
+
+    def __init__(self, path: Path = WORD_CLASSES_FILE) -> None:
+        self.counts: dict[str, int] = {}
+        self.classes: dict[str, tuple[str, ...]] = {}
+        for row in read_table(path):
+            form, count, *classes = row
+            self.counts[form] = int(count)
+            self.classes[form] = tuple(classes)
+
+    def key(self, form: str) -> tuple[str, str]:
+        """(proclitics, article-less word) for a feature-form word, by corpus frequency.
+
+        A reading that strips more is taken only when it is clearly better attested, so
+        بريطانيا and واشنطن keep their first letter while وروسيا and بالصين lose their clitics.
+        """
+        best_prefix, best = _article_split(form)
+        best_count = self.counts.get(best, 0)
+        for prefix, rest in proclitic_splits(form)[1:]:
+            article, key = _article_split(rest)
+            count = self.counts.get(key, 0)
+            if count > 2 * best_count + 2:
+                best_prefix, best, best_count = prefix + article, key, count
+        return best_prefix, best
+
+
+def _article_split(form: str) -> tuple[str, str]:
+    stripped = strip_article(form)
+    return form[: len(form) - len(stripped)], stripped
+
+
 def read_lines(path: Path) -> list[str]:
     """Non-empty, non-comment lines of a UTF-8 data file."""
     lines = []
@@ -163,9 +220,7 @@ class Gazetteer:
         return best, best_prefix
 
 
-def longest_matches(
-    gazetteers: dict[str, Gazetteer], forms: Sequence[str]
-) -> list[tuple[int, int, str]]:
+def longest_matches(gazetteers: dict[str, Gazetteer], forms: Sequence[str]) -> list[tuple[int, int, str]]:
     """Non-overlapping longest gazetteer matches as ``(first, last_exclusive, type)``."""
     spans = []
     i = 0
@@ -186,7 +241,8 @@ def longest_matches(
 class Lexicon:
     """Gazetteers, trigger words and nationality stems: everything the features look up."""
 
-    def __init__(self, directory: Path = GAZETTEER_DIR) -> None:
+    def __init__(self, directory: Path = GAZETTEER_DIR, word_classes: Path = WORD_CLASSES_FILE) -> None:
+        self.word_classes = WordClasses(word_classes)
         self.gazetteers = {type_: Gazetteer() for type_ in TYPES}
         for type_ in TYPES:
             for path in sorted(directory.glob(f"{type_.lower()}*.txt")):
@@ -210,8 +266,8 @@ class Lexicon:
                     return candidate
         return None
 
-    def word_features(self, word: str) -> tuple[str, str, tuple[str, ...]]:
-        """(feature form, stem, features that depend on the word alone); cached."""
+    def word_features(self, word: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """(feature form, features passed to neighbours, features of the word alone); cached."""
         cached = self._word_cache.get(word)
         if cached is not None:
             return cached
@@ -231,15 +287,20 @@ class Lexicon:
             "len=" + str(min(len(stem), 8)),
             "shape=" + _shape(word),
         ]
+        key_prefix, key = self.word_classes.key(form)
+        classes = self.word_classes.classes.get(key, ())
+        count = self.word_classes.counts.get(key, 0)
+        feats.extend(("key=" + key, "kpre=" + key_prefix, "fq=" + str(count.bit_length() // 2), *classes))
         for type_, gazetteer in self.gazetteers.items():
-            if stem in gazetteer.tokens or form in gazetteer.tokens:
+            if stem in gazetteer.tokens or form in gazetteer.tokens or key in gazetteer.tokens:
                 feats.append("gtok=" + type_)
         kind = self.triggers.get(form) or self.triggers.get(stem) or self.triggers.get("ال" + stem)
         if kind:
             feats.append("trig=" + kind)
         if self.nationality_stem(form):
             feats.append("nat")
-        result = (form, stem, tuple(feats))
+        neighbour = ("stem=" + stem, "key=" + key, *(c for c in classes if not c.startswith("al")))
+        result = (form, neighbour, tuple(feats))
         if len(self._word_cache) < 200_000:
             self._word_cache[word] = result
         return result
@@ -248,7 +309,8 @@ class Lexicon:
         """CRF features for every word of one sentence."""
         per_word = [self.word_features(w) for w in words]
         forms = [f for f, _, _ in per_word]
-        stems = [s for _, s, _ in per_word]
+        neighbours = [n for _, n, _ in per_word]
+        stems = [n[0][5:] for n in neighbours]
         kinds = [self.triggers.get(f) or self.triggers.get(s) or "" for f, s in zip(forms, stems, strict=True)]
         gaz_tags = [[] for _ in words]  # type: list[list[str]]
         for type_, gazetteer in self.gazetteers.items():
@@ -272,7 +334,7 @@ class Lexicon:
                 j = i + offset
                 if 0 <= j < n:
                     feats.append(f"w[{offset}]={forms[j]}")
-                    feats.append(f"stem[{offset}]={stems[j]}")
+                    feats.extend(f"{offset}:{n}" for n in neighbours[j])
                     if kinds[j]:
                         feats.append(f"trig[{offset}]={kinds[j]}")
                     if offset in (-1, 1):
