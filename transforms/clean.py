@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from dataclasses import dataclass
 
 import ftfy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from transforms.normalize import fold
+from transforms.normalize import UNICODE_WHITESPACE, fold
 
 
 @dataclass(frozen=True)
@@ -146,11 +145,7 @@ _CHARACTERS = str.maketrans(
     {
         **dict.fromkeys(_INVISIBLE + _CONTROLS, None),
         **_LINE_BREAKS,
-        **{
-            c: " "
-            for c in map(chr, range(sys.maxunicode + 1))
-            if c.isspace() and c not in " \n" + "".join(_LINE_BREAKS)
-        },
+        **{c: " " for c in UNICODE_WHITESPACE if c not in " \n" + "".join(_LINE_BREAKS)},
     }
 )
 # str.translate pays a dict look-up per character; translate only the runs that need it.

@@ -19,7 +19,6 @@ that produced it, and the version is bumped whenever the output of ``fold`` chan
 """
 
 import re
-import sys
 import unicodedata
 
 from pyarabic import araby
@@ -75,8 +74,14 @@ _DIGITS = {
     "٪": "%",  # Arabic percent sign
 }
 
+# Every character str.isspace() accepts (a test checks the list is complete).
+UNICODE_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 # Only "\n" stays a line break, so one input line always folds to one output line.
-_SPACES = {chr(c): " " for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c) not in " \n"}
+_SPACES = {c: " " for c in UNICODE_WHITESPACE if c not in " \n"}
 
 _TABLE = str.maketrans(
     {

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.normalize import FOLD_VERSION, fold, fold_tokens
+from transforms.normalize import FOLD_VERSION, UNICODE_WHITESPACE, fold, fold_tokens
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "normalize"
 SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds" / "000_c66fc04c14814b94.txt"
@@ -80,6 +80,10 @@ def test_fold_tokens_are_the_words_of_the_folded_text(text: str) -> None:
     tokens = fold_tokens(text)
     assert all(token and all(c.isalnum() for c in token) for token in tokens)
     assert fold_tokens(" ".join(tokens)) == tokens
+
+
+def test_unicode_whitespace_is_complete() -> None:
+    assert set(UNICODE_WHITESPACE) == {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
 
 
 def test_fold_is_idempotent_on_every_code_point() -> None:
