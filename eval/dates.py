@@ -489,6 +489,7 @@ def benchmark(texts: list[str], published: dt.date | None = None, repeat: int = 
         "articles_per_s": round(runs / elapsed, 1) if elapsed else 0.0,
         "tokens_per_s": round(tokens * repeat / elapsed, 1) if elapsed else 0.0,
         "articles_per_cpu_s": round(runs / cpu, 1) if cpu else 0.0,
+        "tokens_per_cpu_s": round(tokens * repeat / cpu, 1) if cpu else 0.0,
         "annotations_per_article": round(annotations / runs, 2) if runs else 0.0,
     }
 

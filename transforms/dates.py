@@ -553,7 +553,9 @@ def _month_range(m: re.Match[str], ctx: Context, start: int, end: int) -> Candid
 def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     lex = _L
     start, end = m.span("x")
-    if m.group("day") and not m.group("wd") and ctx.word_before(start) == "الاسبوع":
+    # "الأسبوع الأول من أكتوبر": the ordinal counts weeks; the month is the expression here.
+    week_of = bool(m.group("day") and not m.group("wd") and ctx.word_before(start) == "الاسبوع")
+    if week_of:
         start = m.start("shahr") if m.group("shahr") else m.start("gm") if m.group("gm") else m.start("hm")
     gm, hm = m.group("gm"), m.group("hm")
     word = gm or hm or ""
@@ -575,8 +577,8 @@ def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     adj = lex.relative_adjectives.get(m.group("adj") or "", None)
     if m.group("dem"):
         adj = 0
-    day = _day_number(m.group("day") or m.group("dayafter"))
-    day2 = _day_number(m.group("day2"))
+    day = _day_number(m.group("dayafter") if week_of else m.group("day") or m.group("dayafter"))
+    day2 = None if week_of else _day_number(m.group("day2"))
     year_text = m.group("year")
     if m.group("ryear") and hm:
         year_text = None
@@ -596,9 +598,19 @@ def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     era = m.group("era") or ""
     if hm:
         month = lex.hijri_months[hm]
-        if day2 is not None:
+        first = _hijri_candidate(ctx, start, end, month, day, year_text, adj)
+        if day2 is None or first is None or day is None or not day < day2 <= 30:
+            return first if day2 is None else None
+        if first.hijri is None or first.hijri.startswith("X"):
             return None
-        return _hijri_candidate(ctx, start, end, month, day, year_text, adj)
+        last = _hijri_candidate(ctx, start, end, month, day2, first.hijri[:4], adj)
+        if last is None or last.hijri is None:
+            return None
+        opener = _RANGE_OPEN.search(ctx.folded, max(0, start - 24), start)
+        return Candidate(
+            opener.start("w") if opener else start, end, "DATE", f"{first.value}/{last.value}",
+            hijri=f"{first.hijri}/{last.hijri}", grain="range",
+        )
     month = lex.gregorian_months[gm]
     if year_text:
         year = int(year_text)

@@ -159,3 +159,22 @@ def test_date_ranges_cover_each_period_kind() -> None:
         {"gte": "2026-02-18", "lte": "2026-03-19"},
         {"gte": "2026-02-04", "lte": "2026-02-04"},
     ]
+
+
+_FUZZ_WORDS = [
+    "أمس", "اليوم", "الثلاثاء", "فبراير/شباط", "2022", "١٤٣٦", "هـ", "رمضان", "ذي القعدة", "2 - 5", "من", "إلى",
+    "بين", "و", "الساعة", "الخامسة", "مساء", "قبل", "عامين", "منذ", "العام", "الماضي", "المقبل", "النصف الأول",
+    "الأسبوع", "الأول", "هذا", "كل", "أسبوع", "يوميا", "التسعينيات", "القرن", "12/10/2015", "صفر", "نهاية",
+    "عيد الفطر", "عشية", "الصيف", "نفس العام", "من الآن", "ساعة", "و25", "دقيقة", "-", "/", "،", "\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_FUZZ_WORDS), max_size=30), st.sampled_from([None, PUBLISHED, dt.date(2015, 8, 9)]))
+def test_never_raises_and_ranges_are_ordered(words: list[str], published: dt.date | None) -> None:
+    text = " ".join(words)
+    anns = tag_dates(text, published)
+    for ann in anns:
+        assert text[ann["start"] : ann["end"]] == ann["text"]
+    for period in date_ranges(anns):
+        assert period["gte"] <= period["lte"]
