@@ -244,7 +244,8 @@ BOILERPLATE_LINES = (
     r"للمزيد(?: من (?:الاخبار|التفاصيل|المعلومات))?(?: .*)?",
     r"(?:اضغط|انقر) هنا\b.*",
     rf"شارك(?:ها|ه)?(?: (?:هذا )?(?:الخبر|المقال|المقاله|الصفحه|الموضوع))?(?: (?:علي|عبر) {_SOCIAL})?",
-    r"(?:تابعونا|تابعنا)(?: (?:علي|عبر|في) .*)?",
+    # "تابعنا" is also "we followed": only a bare prompt or one naming a network or "our ...".
+    rf"(?:تابعونا|تابعنا)(?: (?:علي|عبر|في) (?:{_SOCIAL}|\w+نا\b).*)?",
     r"انتهي|يتبع",  # wire-service end / continuation markers: // انتهى //
     r"للتواصل مع الكاتب\b.*",
     r"\d+ (?:stc|mobily|zain)",  # SMS short codes under "للتواصل مع الكاتب"

@@ -65,14 +65,19 @@ def test_boilerplate_lines_are_removed_and_counted() -> None:
             "شارك",
             "شارك في المؤتمر أكثر من مئة خبير.",
             "تابعونا على تويتر",
+            "تابعنا في الحلقة الماضية كيف تطورت الأزمة.",
+            "تابعنا عبر صفحتنا على فيسبوك",
             "// انتهى //",
             "للتواصل مع الكاتب أرسل رسالة SMS",
             "88591 - Stc",
         ]
     )
     cleaned = clean_text(text)
-    assert cleaned.text == "قال الوزير إن المحادثات ستستأنف.\n\nشارك في المؤتمر أكثر من مئة خبير."
-    assert cleaned.removed_boilerplate == 7
+    assert cleaned.text == (
+        "قال الوزير إن المحادثات ستستأنف.\n\nشارك في المؤتمر أكثر من مئة خبير.\n\n"
+        "تابعنا في الحلقة الماضية كيف تطورت الأزمة."
+    )
+    assert cleaned.removed_boilerplate == 8
 
 
 def test_mojibake_is_repaired() -> None:
