@@ -520,6 +520,8 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         return None
     if m.group("year") and not m.group("ryear"):
         cand.explicit_year = True
+    if m.group("wd") and cand.start < m.start("wd") and ctx.folded.startswith("يوم", cand.start):
+        cand.start = m.start("wd")  # "يوم" before a weekday is outside the span
     if m.group("same") or m.group("same2"):
         cand.same_year = True
     if m.group("part") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
@@ -854,6 +856,11 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     rel = m.group("rel")
     offset = _L.relative_days[rel]
     if rel == "اليوم":
+        quoted = ctx.folded[m.start("rel") - 1 : m.start("rel")] in {'"', "«", "“"} and ctx.folded[end : end + 1] in {
+            '"', "»", "”",
+        }
+        if quoted and not (m.group("wd") or m.group("part")):
+            return None  # «اليوم» is a newspaper
         before = ctx.word_before(m.start("rel"))
         after = ctx.word_after(end)
         if not m.group("wd") and not m.group("part"):
@@ -954,7 +961,7 @@ def _weekday_with_day(weekday: int, dn: str, with_fi: bool, anchor: dt.date) -> 
 
 _MONTH_DAY = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:(?P<open>من|بين|ما\s+بين)\s+)?(?P<day>\d{{1,2}}|{_ORD})
+    + rf"""(?:ما\s+)?(?P<x>(?:(?P<open>من|بين)\s+)?(?P<day>\d{{1,2}}|{_ORD})
     (?:\s*(?:-|الي|حتي|و)\s*(?P<day2>\d{{1,2}}|{_ORD}))?
     \s+(?:من\s+|في\s+)?(?:(?P<dem>هذا)\s+)?الشهر(?:\s+(?P<adj>{_ADJ}))?){_END}""",
     re.VERBOSE,
@@ -1441,17 +1448,16 @@ _PRESENT = re.compile(_LEAD + rf"(?P<x>{_alt(_L.present_refs)}){_END}")
 
 def _present_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
-    if m.group("x") == "الان" and ctx.original[ctx.to_original(start) + 1 : ctx.to_original(start) + 2] == "ل":
-        if ctx.original[ctx.to_original(start)] == "أ":
-            return None
+    if m.group("x") == "الان" and ctx.original[ctx.to_original(start)] != "ا":
+        return None  # "ألان"/"آلان" is the name Alan; "الآن" starts with a bare alef
     return Candidate(start, end, "DATE", _L.present_refs[re.sub(r"\s+", " ", m.group("x"))], grain="other")
 
 
 _SET = re.compile(
     _LEAD
-    + rf"""(?P<x>(?P<fixed>{_alt(_L.sets)})
+    + rf"""(?P<x>كل\s+(?:يوم\s+)?(?P<wd>{_WD}|{_WD_BARE})
+    |(?P<fixed>{_alt(_L.sets)})
     |كل\s+(?:(?P<n>\d+|{_NUMWORDS})\s+)?(?P<u>{_UNITS})
-    |كل\s+(?:يوم\s+)?(?P<wd>{_WD}|{_WD_BARE})
     |ايام\s+(?P<wd2>{_WD})
     |(?P<freq>مرة|مرتين|مرتان|\d+\s+مرات|(?:{_CARD})\s+مرات)\s+(?:في|كل)\s+(?P<fu>(?:ال)?(?:يوم|اسبوع|شهر|عام|سنة))){_END}""",
     re.VERBOSE,
