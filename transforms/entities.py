@@ -30,11 +30,11 @@ from typing import Any
 import pycrfsuite
 
 from transforms.entities_features import (
-    ARTICLE,
     GAZETTEER_DIR,
     Lexicon,
     Token,
     feature_form,
+    longest_matches,
     proclitic_splits,
     read_lines,
     read_table,
@@ -67,6 +67,26 @@ def bio_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
+def extend_to_gazetteer(lexicon: Lexicon, words: Sequence[str], labels: list[str]) -> list[str]:
+    """Grow a predicted entity to the multiword gazetteer name it is part of.
+
+    The CRF often stops early on long names (منظمة شنغهاي | للتعاون). When a gazetteer name of
+    two or more words covers predicted entities of its own type and only ``O`` words
+    otherwise, the whole name becomes one entity of that type.
+    """
+    forms = [feature_form(word) for word in words]
+    labels = list(labels)
+    for first, last, type_ in longest_matches(lexicon.gazetteers, forms):
+        if last - first < 2:
+            continue
+        inside = [label for label in labels[first:last] if label != "O"]
+        starts_inside = labels[first] == "O" or labels[first].startswith("B-")
+        ends_inside = last == len(labels) or not labels[last].startswith("I-")
+        if inside and starts_inside and ends_inside and all(label[2:] == type_ for label in inside):
+            labels[first:last] = ["B-" + type_] + ["I-" + type_] * (last - first - 1)
+    return labels
+
+
 class Canonicalizer:
     """Canonical display names: clitics off, variants merged, short forms resolved per article."""
 
@@ -89,23 +109,20 @@ class Canonicalizer:
         def score(candidate: str) -> int:
             return self.name_counts[candidate] + 5 * local_counts[candidate]
 
-        best_prefix, best_rest, best_score = "", form, score(form)
-        for prefix, rest in proclitic_splits(form)[1:]:
-            readings = [rest]
-            if rest.startswith(ARTICLE):
-                readings.append(strip_article(rest))
-            for reading in readings:
-                reading_score = score(reading)
-                if reading_score > best_score:
-                    dropped = prefix + rest[: len(rest) - len(reading)]
-                    best_prefix, best_rest, best_score = dropped, reading, reading_score
-        if not best_prefix:
+        best, best_score = form, score(form)
+        for _, rest in proclitic_splits(form)[1:]:
+            for reading in (rest, strip_article(rest)):
+                if score(reading) > best_score:
+                    best, best_score = reading, score(reading)
+        if best == form:
             return 0, word
-        cut = _display_offset(word, len(best_prefix))
-        if best_prefix.endswith("ل") and best_rest.startswith("ا") and word[cut - 1 : cut] == "ل":
-            # للأمم: the preposition ل swallowed the alef of the article; give it back.
-            return cut - 1, "ا" + word[cut - 1 :]
-        return cut, word[cut:]
+        if form.endswith(best):
+            cut = _display_offset(word, len(form) - len(best))
+            return cut, word[cut:]
+        # للأمم: the preposition ل swallowed the alef of the article; give it back, and keep
+        # the ل in the span since it is now the article's.
+        letters = len(form) - len(best) + 1
+        return _display_offset(word, letters - 1), "ا" + word[_display_offset(word, letters) :]
 
     def variant(self, name: str) -> str:
         """Whole-name variant first, else word by word."""
@@ -159,6 +176,8 @@ def _contains(longer: list[str], words: list[str]) -> bool:
 
 def _display_offset(word: str, letters: int) -> int:
     """Index in ``word`` after its first ``letters`` feature-form letters (diacritics skipped)."""
+    if letters <= 0:
+        return 0
     seen = 0
     for index, char in enumerate(word):
         if feature_form(char):
@@ -189,11 +208,14 @@ class EntityTagger:
         # The crfsuite handle is not picklable; a pickled tagger reopens its model file.
         return (EntityTagger.load, (self.model_path,))
 
-    def label_words(self, words: Sequence[str]) -> list[str]:
-        """BIO labels (``B-PER`` ...) for one sentence of words."""
+    def label_words(self, words: Sequence[str], rules: bool = True) -> list[str]:
+        """BIO labels (``B-PER`` ...) for one sentence of words; ``rules=False`` gives the bare CRF."""
         if not words:
             return []
-        return list(self._tagger.tag(self.lexicon.sentence_features(words)))
+        labels = list(self._tagger.tag(self.lexicon.sentence_features(words)))
+        if rules:
+            labels = extend_to_gazetteer(self.lexicon, words, labels)
+        return labels
 
     def tag(self, text: str) -> list[Annotation]:
         """Entity annotations on ``text``: ``text[start:end] == ann["text"]``, with a canonical name."""

@@ -11,6 +11,7 @@ Feature forms use ``feature_form`` (a fixed letter folding owned by this module,
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -58,8 +59,9 @@ _FEATURE_LETTERS = str.maketrans(
 # Numbers (with decimal/thousand separators), words (letters, digits, combining marks), or any
 # other single visible character. Direction marks, BOM and zero-width spaces separate tokens.
 _TOKEN_RE = re.compile(
-    r"[0-9\u0660-\u0669\u06f0-\u06f9]+(?:[.,\u066b\u066c][0-9\u0660-\u0669\u06f0-\u06f9]+)*%?"
+    r"[0-9\u0660-\u0669\u06f0-\u06f9]+(?:[.,\u066b\u066c][0-9\u0660-\u0669\u06f0-\u06f9]+)*[%\u066a]?"
     r"|[^\W_][\w\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u200c\u200d]*"
+    r"(?:(?<=\d)[.,\u066b\u066c][0-9\u0660-\u0669\u06f0-\u06f9]+)*(?:(?<=\d)[%\u066a])?"
     r"|[^\s\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
 
@@ -90,7 +92,8 @@ def feature_form(word: str) -> str:
     return _HARAKAT.sub("", word).translate(_FEATURE_LETTERS).lower()
 
 
-def proclitic_splits(form: str, min_stem: int = 2) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=100_000)
+def proclitic_splits(form: str, min_stem: int = 2) -> tuple[tuple[str, str], ...]:
     """All ``(prefix, rest)`` readings of a feature-form word, unsplit reading first.
 
     ``rest`` keeps the article, so "وللأمم" gives ("و", "للامم"), ("ول", "الامم") and
@@ -111,7 +114,7 @@ def proclitic_splits(form: str, min_stem: int = 2) -> list[tuple[str, str]]:
                 splits.append((conj + "ل", "ا" + rest))
             elif len(rest) >= min_stem:
                 splits.append((conj + prep, rest))
-    return splits
+    return tuple(splits)
 
 
 def strip_article(form: str, min_stem: int = 2) -> str:

@@ -1,0 +1,68 @@
+"""Quality gate for the entity tagger: F1 floors pinned just below the shipped model's scores.
+
+Measured with ``python -m eval.entities`` on the model in transforms/models/ (see the table in
+docs/entities.md). Raising a floor is a deliberate commit; retraining must not lower a score
+below its floor.
+"""
+
+import pytest
+
+from eval.entities import (
+    anercorp_test,
+    benchmark,
+    evaluate,
+    heldout_newsfane,
+    news_bodies,
+    newsfane_gold,
+    wojood_test,
+)
+from transforms.entities import EntityTagger, default_tagger
+
+THREE = ("PER", "ORG", "LOC")
+
+# corpus -> type -> minimum F1 of the shipped tagger (CRF + rules)
+FLOORS = {
+    "anercorp_test": {"PER": 0.63, "ORG": 0.53, "LOC": 0.84, "MISC": 0.52, "overall": 0.67},
+    "anercorp_test_no_misc": {"overall": 0.69},
+    "wojood_test": {"overall": 0.32},
+    "newsfane_heldout": {"PER": 0.58, "ORG": 0.50, "LOC": 0.86, "overall": 0.70},
+}
+MIN_TOKENS_PER_CPU_SECOND = 5000
+
+
+@pytest.fixture(scope="module")
+def tagger() -> EntityTagger:
+    return default_tagger()
+
+
+@pytest.fixture(scope="module")
+def results(tagger):
+    return {
+        "anercorp_test": evaluate(tagger, anercorp_test(), (*THREE, "MISC")),
+        "anercorp_test_no_misc": evaluate(tagger, anercorp_test(), THREE),
+        "wojood_test": evaluate(tagger, wojood_test(), THREE),
+        "newsfane_heldout": evaluate(tagger, heldout_newsfane(newsfane_gold()), THREE),
+    }
+
+
+@pytest.mark.parametrize("corpus", sorted(FLOORS))
+def test_f1_above_floor(results, corpus):
+    scores = results[corpus]["crf+rules"]
+    below = {t: round(scores[t]["f1"], 3) for t, floor in FLOORS[corpus].items() if scores[t]["f1"] < floor}
+    assert below == {}, (corpus, below, FLOORS[corpus])
+
+
+@pytest.mark.parametrize("corpus", sorted(FLOORS))
+def test_beats_gazetteer_baseline_by_far(results, corpus):
+    ours, baseline = results[corpus]["crf+rules"]["overall"], results[corpus]["gazetteer"]["overall"]
+    assert ours["f1"] >= baseline["f1"] + 0.15, (corpus, ours, baseline)
+
+
+def test_rules_do_not_hurt_on_anercorp(results):
+    scores = results["anercorp_test"]
+    assert scores["crf+rules"]["overall"]["f1"] >= scores["crf"]["overall"]["f1"]
+
+
+def test_speed_on_one_core(tagger):
+    speed = benchmark(news_bodies(100), tagger)
+    assert speed["tokens_per_cpu_second"] >= MIN_TOKENS_PER_CPU_SECOND, speed
