@@ -8,7 +8,7 @@ FLINK_JOBSERVER_JAR := $(RUNNERS_DIR)/beam-flink-job-server-$(BEAM_VERSION).jar
 SPARK_JOBSERVER_JAR := $(RUNNERS_DIR)/beam-spark-job-server-$(BEAM_VERSION).jar
 PRISM_BIN := $(RUNNERS_DIR)/prism
 MVN ?= mvn
-MVN_FLAGS ?= -B -q
+MVN_FLAGS ?= -B -q -Dstyle.color=never
 GO ?= go
 
 .PHONY: runners flink-jobserver spark-jobserver prism runners-clean test-runners
@@ -21,12 +21,15 @@ spark-jobserver: $(SPARK_JOBSERVER_JAR) ## Build the Beam Spark 3 job server jar
 
 prism: $(PRISM_BIN) ## Build Beam's Prism runner binary (Go module proxy)
 
-# The jars are rebuilt only when their pom changes (make compares mtimes).
+# A jar is rebuilt only when its pom is newer (make compares mtimes). Maven writes into a
+# scratch folder and the jar is moved into place whole, so a failed build leaves no jar behind.
 $(FLINK_JOBSERVER_JAR): runners/flink/pom.xml
-	$(MVN) $(MVN_FLAGS) -f $< package -Dout.dir=$(abspath $(RUNNERS_DIR))
+	$(MVN) $(MVN_FLAGS) -f $< package -Dout.dir=$(abspath $(RUNNERS_DIR))/build/out
+	mv $(RUNNERS_DIR)/build/out/$(notdir $@) $@
 
 $(SPARK_JOBSERVER_JAR): runners/spark/pom.xml
-	$(MVN) $(MVN_FLAGS) -f $< package -Dout.dir=$(abspath $(RUNNERS_DIR))
+	$(MVN) $(MVN_FLAGS) -f $< package -Dout.dir=$(abspath $(RUNNERS_DIR))/build/out
+	mv $(RUNNERS_DIR)/build/out/$(notdir $@) $@
 
 # go.sum pins every module hash, so the checksum database is never asked (it does not know
 # beam v2.70.0 through our proxy). GOTOOLCHAIN=local: fail rather than fetch another Go.

@@ -76,6 +76,7 @@ WORDS = ["سلام", "أخبار", "سلام", "خبر", "أخبار", "سلام
 
 
 def runner_args(name: str) -> list[str]:
+    assert beam.__version__ == BEAM_VERSION, f"apache-beam {beam.__version__} but runners built for {BEAM_VERSION}"
     artifact, target, args = RUNNERS[name]
     assert artifact.exists(), f"{artifact} is missing: run `make {target}` first"
     if JOB_SERVER_JAVA and name != "prism":
