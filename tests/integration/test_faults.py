@@ -109,7 +109,7 @@ def index_operations(client: Elasticsearch, index: str) -> int:
         stats = client.indices.stats(index=index, metric="indexing")
     except Exception:
         return -1
-    return stats["_all"]["primaries"]["indexing"]["index_total"]
+    return stats["_all"]["primaries"].get("indexing", {}).get("index_total", 0)
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_elasticsearch_killed_mid_batch_and_restarted(tmp_path, reference_ids):
     node = EsNode(9251)
     node.up()
     index = f"akhbar-test-outage-{uuid.uuid4().hex[:8]}"
-    inputs = corpus_slice(tmp_path / "slice.jsonl", 2500)
+    inputs = corpus_slice(tmp_path / "slice.jsonl", 1200)
     expected = reference_ids(inputs)
     client = node.client()
     try:
@@ -174,7 +174,7 @@ def test_write_queue_full_answers_429_and_everything_lands(tmp_path, reference_i
     node = EsNode(9252, "thread_pool.write.size: 1\nthread_pool.write.queue_size: 1")
     node.up()
     index = f"akhbar-test-429-{uuid.uuid4().hex[:8]}"
-    inputs = corpus_slice(tmp_path / "slice.jsonl", 1500, skip=3000)
+    inputs = corpus_slice(tmp_path / "slice.jsonl", 600, skip=3000)
     expected = reference_ids(inputs)
     client = node.client()
     stop = threading.Event()
