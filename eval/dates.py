@@ -16,7 +16,10 @@ Four sets, all read from ``../shared/data`` except the gold set:
    never used for tuning.
 
 Span matching is one-to-one: *exact* needs identical offsets after trimming spaces and
-punctuation at both ends; *overlap* needs at least one shared character.
+punctuation at both ends; *exact w/o signal* also drops one leading preposition (في، عند، خلال،
+بعد، قبل، من، إلى، بين، منذ، حتى) or proclitic ل/ب from both the reference and the prediction,
+because corpora disagree on whether such signals belong to the span (TimeML leaves them out, the
+Recognizers specs often keep them); *overlap* needs at least one shared character.
 
 Value accuracy = reference values matched by a predicted annotation that overlaps the
 reference span and whose value agrees, divided by all reference values (a missed expression
@@ -389,18 +392,31 @@ def _pair(refs: list[Reference], preds: list[Prediction], exact: bool) -> list[t
     return pairs
 
 
+
+def _drop_signal(text: str, start: int, end: int) -> tuple[int, int]:
+    """Move ``start`` past one leading preposition (في، عند، خلال، بعد ...) or proclitic ل/ب."""
+    m = re.match(r"(?:ما\s+)?(?:في|عند|خلال|بعد|قبل|من|الى|إلى|بين|منذ|حتى)\s+|[لب](?=ال)", text[start:end])
+    return (start + m.end(), end) if m and start + m.end() < end else (start, end)
+
+
+def _signal_free(item: Item, preds: list[Prediction]) -> tuple[list[Reference], list[Prediction]]:
+    refs = [Reference(*_drop_signal(item.text, r.start, r.end), r.value, r.resolutions) for r in item.refs]
+    return refs, [(*_drop_signal(item.text, s, e), v) for s, e, v in preds]
+
+
 def score(
     items: Sequence[Item],
     system: Callable[[Item], list[Prediction]],
     matcher: Callable[[str, str | None, Sequence[str]], bool] = value_matches,
 ) -> dict[str, Any]:
     """Span P/R/F1 (exact, overlap) and value accuracy of ``system`` on ``items``."""
-    n_ref = n_pred = tp_exact = tp_overlap = n_values = correct = 0
+    n_ref = n_pred = tp_exact = tp_signal = tp_overlap = n_values = correct = 0
     for item in items:
         preds = system(item)
         n_ref += len(item.refs)
         n_pred += len(preds)
         tp_exact += len(_pair(item.refs, preds, exact=True))
+        tp_signal += len(_pair(*_signal_free(item, preds), exact=True))
         overlap_pairs = _pair(item.refs, preds, exact=False)
         tp_overlap += len(overlap_pairs)
         matched = dict(overlap_pairs)
@@ -414,6 +430,7 @@ def score(
         "references": n_ref,
         "predictions": n_pred,
         "exact": _f1(tp_exact, n_pred, n_ref),
+        "exact_signal_free": _f1(tp_signal, n_pred, n_ref),
         "overlap": _f1(tp_overlap, n_pred, n_ref),
         "values": n_values,
         "value_accuracy": round(correct / n_values, 4) if n_values else None,
@@ -506,8 +523,9 @@ def load_article_texts(limit: int | None = None) -> list[str]:
 
 def format_tables(report: dict[str, Any]) -> str:
     lines = [
-        "| set | system | refs | preds | exact P | exact R | exact F1 | overlap P | overlap R | overlap F1 | values | value acc |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| set | system | refs | preds | exact P | exact R | exact F1 | exact F1 w/o signal | overlap P | overlap R "
+        "| overlap F1 | values | value acc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, systems in report.items():
         for system, s in systems.items():
@@ -519,6 +537,7 @@ def format_tables(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {system} | {s['references']} | {s['predictions']} | "
                 f"{s['exact']['precision']:.3f} | {s['exact']['recall']:.3f} | {s['exact']['f1']:.3f} | "
+                f"{s['exact_signal_free']['f1']:.3f} | "
                 f"{s['overlap']['precision']:.3f} | {s['overlap']['recall']:.3f} | {s['overlap']['f1']:.3f} | "
                 f"{s['values'] if value is not None else '-'} | {value_text} |"
             )

@@ -1017,7 +1017,7 @@ _DURATION = re.compile(
     _LEAD
     + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
     (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين|واحد|واحدة))?
-      (?:\s*(?:و|،|,)?\s*(?:{_QTY}\s*)?(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
+      (?:(?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?|\s+{_QTY}\s*)(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
       (?:\s+و\s*(?:نصف|ربع|النصف|الربع))?)){_END}""",
     re.VERBOSE,
 )
@@ -1088,8 +1088,9 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     if len(parts) == 1 and first_unit and not first_unit.group("q"):
         if first_unit.group("u") in {"عقد", "عقدا"}:
             return None  # عقد is also "holding" / "contract"
-        if parts[0][1] is None and ctx.word_after(end).startswith("ال"):
-            return None  # "سنوات الحرب", "ساعات الدوام": a construct, not a duration
+        after = ctx.word_after(end)
+        if parts[0][1] is None and (after.startswith("ال") or after in _L.units or after in _L.gregorian_months):
+            return None  # "سنوات الحرب", "أيام شهر رمضان": a construct, not a duration
     value = _duration_value(parts)
     from_now = re.match(r"\s+من\s+الان(?!\w)", ctx.folded[end : end + 12])
     if from_now and ctx.anchor is not None and all(a is not None for _, a in parts):
