@@ -34,6 +34,7 @@ def cmd_batch(argv: list[str]) -> int:
 def cmd_normalize(_: argparse.Namespace) -> int:
     from transforms.normalize import fold
 
+    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]  # bad bytes must not stop the stream
     for line in sys.stdin:
         sys.stdout.write(fold(line.rstrip("\n")) + "\n")
     return 0

@@ -7,7 +7,8 @@ Evidence is taken in this order; the first that yields text wins (``Decoded.meth
 3. ``"xml-declaration"``: ``<?xml ... encoding="windows-1256"?>`` at the start.
 4. ``"meta"``: ``<meta charset=...>`` or ``<meta http-equiv="Content-Type" content="...charset=...">``
    in the first bytes of an HTML document.
-5. ``"utf-8"``: the bytes are valid UTF-8.
+5. ``"utf-8"``: the bytes are valid UTF-8; ``"utf-8-damaged"``: they are UTF-8 but for a few
+   broken bytes (at most 0.5% of the characters become U+FFFD).
 6. ``"detected"``: the encodings Arabic text comes in (windows-1256, iso-8859-6, UTF-16LE/BE)
    that decode strictly to mostly Arabic letters, ranked by how Arabic each reading is (words
    with the article ال, no misplaced harakat or mixed-script words, share of Arabic letters),
@@ -40,7 +41,7 @@ class DecodeError(ValueError):
 class Decoded:
     text: str
     encoding: str  # WHATWG/IANA name: "utf-8", "windows-1256", "iso-8859-6", "utf-16le", ...
-    method: str  # "bom", "declared", "xml-declaration", "meta", "utf-8" or "detected"
+    method: str  # "bom", "declared", "xml-declaration", "meta", "utf-8", "utf-8-damaged" or "detected"
 
 
 _BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
@@ -103,6 +104,7 @@ _MISPLACED_HARAKA = re.compile(
 )
 _MAX_CONTROL_SHARE = 0.01  # C0/C1 controls other than tab and line breaks, per character
 _MIN_ARABIC_SHARE = 0.5  # of the letters in a detected decoding
+_MAX_DAMAGED_UTF8_SHARE = 0.005  # replacement characters per character, for UTF-8 read despite damage
 
 
 def _codec(label: str | None) -> str | None:
@@ -212,6 +214,11 @@ def decode_bytes(data: bytes, declared: str | None = None) -> Decoded:
 
     if utf8 is not None:
         return _decoded(utf8, "utf-8", "utf-8")
+    damaged = data.decode("utf-8", errors="replace")
+    if damaged.count("\ufffd") <= _MAX_DAMAGED_UTF8_SHARE * len(damaged) and _is_text(damaged):
+        # UTF-8 with a few broken bytes (a truncated multi-byte character, transmission damage):
+        # reading it in a legacy charset would turn every Arabic letter into mojibake.
+        return _decoded(damaged, "utf-8", "utf-8-damaged")
     detected = _detect_arabic(data)
     if detected is not None:
         return detected

@@ -49,7 +49,7 @@ def clean_article(article: Article) -> Article:
         body = body[:MAX_BODY_CHARS]
         notes.append(f"body capped at {MAX_BODY_CHARS} characters (was {len(article.body)})")
     cleaned = clean_text(body)
-    title = clean_text(article.title).text.replace("\n", " ")
+    title = " ".join(clean_text(article.title).text.split())
     if not title and not cleaned.text:
         raise ValueError("empty article: no title and no body")
     if not cleaned.text:

@@ -152,3 +152,14 @@ def test_utf8_text_round_trips(text: str) -> None:
 
 def test_only_the_bom_is_stripped() -> None:
     assert decode_bytes("\ufeff\ufeffنص".encode("utf-8")).text == "\ufeffنص"
+
+
+def test_utf8_with_a_few_damaged_bytes_stays_utf8():
+    text = "قال وزير الخارجية الأميركي إن الوثائق حقيقية والكثير منها جديد. " * 20
+    data = bytearray(text.encode("utf-8"))
+    for position in (10, 301, 1502):
+        data[position] = 0xFF
+    decoded = decode_bytes(bytes(data))
+    assert decoded.method == "utf-8-damaged" and decoded.encoding == "utf-8"
+    assert 3 <= decoded.text.count("\ufffd") <= 6  # a broken byte can split its neighbour too
+    assert "وزير الخارجية" in decoded.text
