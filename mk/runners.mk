@@ -11,7 +11,7 @@ MVN ?= mvn
 MVN_FLAGS ?= -B -q -Dstyle.color=never
 GO ?= go
 
-.PHONY: runners flink-jobserver spark-jobserver prism runners-clean test-runners
+.PHONY: runners flink-jobserver spark-jobserver prism runners-check runners-clean test-runners
 
 runners: flink-jobserver spark-jobserver prism ## Build every Beam runner under var/runners/
 
@@ -36,6 +36,12 @@ $(SPARK_JOBSERVER_JAR): runners/spark/pom.xml
 $(PRISM_BIN): runners/prism/go.mod runners/prism/go.sum
 	cd runners/prism && GOTOOLCHAIN=local $(GO) build -modcacherw -trimpath \
 	  -o $(abspath $@) github.com/apache/beam/sdks/v2/go/cmd/prism
+
+# The jars pair 2.70.0 runners with the 2.65.0 job service (see runners/flink/pom.xml); this
+# reads their bytecode and fails if any call across that seam has no target. About 2 min.
+runners-check: $(FLINK_JOBSERVER_JAR) $(SPARK_JOBSERVER_JAR) ## Check the job-server jars link across the pinned job service
+	python3 scripts/runners/check_links.py $(FLINK_JOBSERVER_JAR)
+	python3 scripts/runners/check_links.py $(SPARK_JOBSERVER_JAR)
 
 test-runners: runners ## Run the runner smoke tests (Flink, Prism, Spark)
 	$(BIN)/python -m pytest -m integration tests/integration/test_runners_smoke.py
