@@ -292,6 +292,7 @@ _WORD_AFTER = re.compile(r"^\s*(\S+)")
 _CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]")
 _FUTURE_MARKERS = re.compile(
     r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
+    r"|علي\s+ان(?=\s+[يتن])"
     r"|[وف]?س[يتنا](?!يار|ياس|ياح|ياد|ياق|يد|يط|ين|يف|يو|يم|ير|يل|يك|يا|ته|تا|تر|تو|تين|تم|تي|تن|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه|نوي|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)\w{3,})"
 )
 
@@ -503,9 +504,9 @@ _CAL = re.compile(
     (?:(?P<gm>{_GM})(?:\s*(?:/|\(|-|–)\s*(?P<gm2>{_GM})\s*\)?|\s+(?P<gm3>{_GM}))?|(?P<hm>{_HM}))
     {_HOLIDAY_HONORIFIC}
     (?:\s*-?\s*(?P<dayafter>{_ORD}|\d{{1,2}}(?=\s*(?:[،,]\s*\S|$))))?
-    (?:\s*[،,.]?\s*(?:من\s+)?(?:{_YEAR_KW}\s+)?
+    (?:\s*[،,.]?\s*(?:من\s+)?(?:{_YEAR_KW}\s+)?(?P<yp>\(\s*)?
         (?P<year>\d{{4}}|\d{{2,4}}(?=\s*(?:{_HERA}|{_GERA}){_END})|{_YEAR_WORDS})
-        (?:\s*(?P<era>{_HERA}|{_GERA}))?
+        (?(yp)\s*\))(?:\s*(?P<era>{_HERA}|{_GERA}))?
      |\s+(?:من\s+|ل(?=ل))?(?P<ryear>(?:(?P<ydem>هذا)\s+)?(?:ال|(?<=ل)ل)(?:عام|سنة)(?:\s+(?P<yadj>{_ADJ})|\s+(?P<same>نفسه|ذاته))?)
      |\s+(?:من\s+)?(?P<same2>نفس\s+العام|ذات\s+العام|نفس\s+السنة)
      |\s+(?P<adj>{_ADJ}))?
@@ -701,10 +702,10 @@ def _hijri_candidate(
 
 _YEAR = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+)?
+    + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+(?P<par>\(\s*)?)?
     (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS})
        |(?P<yw3>{_YEAR_WORDS}))
-    (?:\s*(?P<era>{_HERA}|{_GERA}))?){_END}""",
+    (?(par)\s*\))(?:\s*(?P<era>{_HERA}|{_GERA}))?){_END}""",
     re.VERBOSE,
 )
 _HIJRI_ERA = frozenset(fold_term(e) for e in _L.raw["hijri_era"])
@@ -866,7 +867,12 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         if not m.group("wd") and not m.group("part"):
             if {before, before[1:], _strip_clitics(before)} & _TODAY_BLOCK_BEFORE:
                 return None
-            if after in _TODAY_BLOCK_AFTER or after in _L.ordinals or (before == "في" and not m.group("wd")):
+            if (
+                after in _TODAY_BLOCK_AFTER
+                or after in _L.ordinals
+                or (after.startswith("ال") and len(after) <= 3)
+                or (before == "في" and not m.group("wd"))
+            ):
                 return None
     if (
         rel == "غد"
@@ -1617,7 +1623,7 @@ def _attach_modifiers(cands: list[Candidate], ctx: Context) -> None:
         cand.start = m.start()
 
 
-_RANGE_SEP = re.compile(r"[^\S\n]*(?:-|–|—|/|الي|حتي|لغاية|و)[^\S\n]*(?:[وف]?[بل]?)$")
+_RANGE_SEP = re.compile(r"[^\S\n]*(?:(?:و[^\S\n]*)?(?:الي|حتي|لغاية)|-|–|—|/|و)[^\S\n]*(?:[وف]?[بل]?)$")
 _RANGE_OPEN = re.compile(
     r"(?:^|\s)[وف]?(?:ما\s+)?(?P<w>من|بين|منذ)\s+(?:(?:عامي|سنتي|شهري|الفترة\s+من|الفترة\s+بين)\s+)?$"
 )
@@ -1637,6 +1643,13 @@ def _ordered(first: str, last: str) -> bool:
     return a is None or b is None or a[0] <= b[1]
 
 
+def _is_weekday_pair(first: Candidate, last: Candidate, ctx: Context) -> bool:
+    """"من الخميس إلى الأحد": both ends are bare weekdays resolved to days."""
+    days = [c for c in (first, last) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", c.value)]
+    words = [_strip_clitics(ctx.folded[c.start : c.end].split()[-1]) for c in (first, last)]
+    return len(days) == 2 and all(w in _L.weekdays for w in words)
+
+
 def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
     merged: list[Candidate] = []
     for cand in cands:
@@ -1654,13 +1667,16 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
         ):
             opener = _RANGE_OPEN.search(ctx.folded, max(0, prev.start - 24), prev.start)
             between = ctx.folded[prev.end : cand.start].strip()
-            if opener and opener.group("w") == "منذ" and between.startswith("و"):
-                opener = None
-            first_value = _inherit_year(prev, cand)
-            if (opener or re.match(r"(?:-|–|الي|حتي)", between)) and _ordered(first_value, cand.value):
+            if opener and opener.group("w") == "منذ":
+                merged.append(cand)  # "منذ X وحتى Y" stays two expressions (ranges open with من/بين)
+                continue
+            first_value, last_value = _inherit_year(prev, cand), cand.value
+            if not _ordered(first_value, last_value) and _is_weekday_pair(prev, cand, ctx):
+                last_value = (dt.date.fromisoformat(last_value) + dt.timedelta(weeks=1)).isoformat()
+            if (opener or re.match(r"(?:-|–|(?:و\s*)?الي|(?:و\s*)?حتي)", between)) and _ordered(first_value, last_value):
                 start = opener.start("w") if opener else prev.start
                 merged[-1] = Candidate(
-                    start, cand.end, prev.type, f"{first_value}/{cand.value}", prev.rule, grain="range"
+                    start, cand.end, prev.type, f"{first_value}/{last_value}", prev.rule, grain="range"
                 )
                 continue
         merged.append(cand)
