@@ -50,6 +50,7 @@ _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2
 _MAX_HASH32 = np.uint32(0xFFFFFFFF)
 _TOKEN = re.compile(r"\w+")
 MEASURES = frozenset({"jaccard", "containment"})
+_BLOCK_VALUES = 1 << 22  # signature values compared per numpy step when verifying a band group
 
 
 @dataclass(frozen=True)
@@ -242,42 +243,94 @@ def fingerprint(title: str, body: str, config: DedupConfig = DedupConfig()) -> F
     return Fingerprint(digest, signature, len(shingle_set), tuple(band_keys(signature, config)))
 
 
+def _from_agreement(agree: np.ndarray, sizes_a: np.ndarray, sizes_b: np.ndarray, measure: str) -> np.ndarray:
+    """Similarity from the share of agreeing signature positions (and the set sizes)."""
+    if measure != "containment":
+        return agree
+    smaller = np.maximum(np.minimum(sizes_a, sizes_b), 1.0)
+    return np.minimum(agree * (sizes_a + sizes_b) / ((1.0 + agree) * smaller), 1.0)
+
+
+def _stack(members: Sequence[tuple[str, np.ndarray, int]]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    unique = {article_id: (signature, size) for article_id, signature, size in members}
+    ids = sorted(unique)
+    if not ids:
+        return ids, np.empty((0, 0), dtype=np.uint32), np.empty(0)
+    signatures = np.stack([unique[article_id][0] for article_id in ids])
+    sizes = np.array([unique[article_id][1] for article_id in ids], dtype=np.float64)
+    return ids, signatures, sizes
+
+
+def _pair_scores(signatures: np.ndarray, sizes: np.ndarray, start: int, stop: int, measure: str) -> np.ndarray:
+    """Similarities of rows ``start:stop`` against all rows, shape (stop - start, len)."""
+    block = signatures[start:stop]
+    agree = np.count_nonzero(block[:, None, :] == signatures[None, :, :], axis=2) / signatures.shape[1]
+    return _from_agreement(agree, sizes[start:stop, None], sizes[None, :], measure)
+
+
 def verify_band_group(
     members: Sequence[tuple[str, np.ndarray, int]], config: DedupConfig = DedupConfig()
 ) -> list[tuple[str, str, float]]:
-    """Verified pairs ``(id_a, id_b, similarity)`` (id_a < id_b) among articles sharing a band key.
+    """Verified edges ``(id_a, id_b, similarity)`` (id_a < id_b) among articles sharing a band key.
 
-    ``members`` are ``(id, signature, shingle count)``. Each member is compared with the
-    later ones in one numpy step, so memory stays linear in the group size; a group is as
-    large as the number of articles sharing that band, which at news scale is the size of a
-    reprint cluster (exact copies were removed before).
+    ``members`` are ``(id, signature, shingle count)``. All pairs are compared with numpy,
+    a block of rows at a time (memory stays bounded for any group size), but an edge is
+    emitted only when it joins two parts not yet connected: a spanning forest of the
+    verified pairs. Connected components are the same as with every pair, and a reprint
+    cluster of k copies yields k - 1 edges, not k^2 / 2.
     """
-    unique = {article_id: (signature, size) for article_id, signature, size in members}
-    ids = sorted(unique)
+    ids, signatures, sizes = _stack(members)
     if len(ids) < 2:
         return []
-    signatures = np.stack([unique[article_id][0] for article_id in ids])
-    sizes = np.array([unique[article_id][1] for article_id in ids], dtype=np.float64)
-    pairs = []
-    for i in range(len(ids) - 1):
-        agree = (signatures[i + 1 :] == signatures[i]).mean(axis=1)
-        if config.measure == "containment":
-            others = sizes[i + 1 :]
-            smaller = np.maximum(np.minimum(others, sizes[i]), 1.0)
-            scores = np.minimum(agree * (others + sizes[i]) / ((1.0 + agree) * smaller), 1.0)
-        else:
-            scores = agree
-        for offset in np.nonzero(scores >= config.threshold)[0]:
-            pairs.append((ids[i], ids[i + 1 + offset], round(float(scores[offset]), 4)))
-    return pairs
+    parent = list(range(len(ids)))
+
+    def find(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    block_rows = max(1, _BLOCK_VALUES // (len(ids) * signatures.shape[1]))
+    edges = []
+    for start in range(0, len(ids), block_rows):
+        stop = min(start + block_rows, len(ids))
+        scores = _pair_scores(signatures, sizes, start, stop, config.measure)
+        rows, cols = np.nonzero(scores >= config.threshold)
+        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+            i = start + row
+            if col <= i:
+                continue
+            root_i, root_j = find(i), find(col)
+            if root_i != root_j:
+                parent[root_j] = root_i
+                edges.append((ids[i], ids[col], round(float(scores[row, col]), 4)))
+    return edges
+
+
+def best_similarities(
+    members: Sequence[tuple[str, np.ndarray, int]], config: DedupConfig = DedupConfig()
+) -> dict[str, float]:
+    """For each member of a component, its highest similarity to another member."""
+    ids, signatures, sizes = _stack(members)
+    if len(ids) < 2:
+        return {}
+    block_rows = max(1, _BLOCK_VALUES // (len(ids) * signatures.shape[1]))
+    best = {}
+    for start in range(0, len(ids), block_rows):
+        stop = min(start + block_rows, len(ids))
+        scores = _pair_scores(signatures, sizes, start, stop, config.measure)
+        scores[np.arange(stop - start), np.arange(start, stop)] = -1.0  # not with itself
+        for row, score in enumerate(scores.max(axis=1).tolist()):
+            best[ids[start + row]] = round(score, 4)
+    return best
 
 
 def near_duplicate_pairs(
     fingerprints: Mapping[str, Fingerprint], config: DedupConfig = DedupConfig()
 ) -> dict[tuple[str, str], float]:
-    """In-memory LSH: group ids by band key, verify each group, keep each pair once.
-
-    The Beam composite does the same with a GroupByKey; this is for evaluation and tests.
+    """In-memory LSH: group ids by band key and verify each group (``verify_band_group``);
+    returns the verified edges, each once. The Beam composite does the same with a
+    GroupByKey; this is for evaluation and tests.
     """
     band_to_members: dict[str, list[tuple[str, np.ndarray, int]]] = {}
     for article_id, fp in fingerprints.items():
@@ -568,44 +621,31 @@ class _VerifyBand(beam.DoFn):
 
 
 class _ComponentsFn(beam.CombineFn):
-    """Verified edges -> {id: (component id, best similarity)} by union-find.
+    """Verified edges -> {id: component id} by union-find (``cluster``).
 
-    A global combine of the edge list: at news scale a run has thousands of edges, not
-    billions, so one worker holds them easily; the accumulator is the edge dict.
+    A global combine of the edge list: band groups emit spanning edges only (fewer than the
+    articles in the run), so one worker holds them easily at news scale.
     """
 
-    def create_accumulator(self) -> dict[tuple[str, str], float]:
-        return {}
+    def create_accumulator(self) -> set[tuple[str, str]]:
+        return set()
 
-    def add_input(self, edges: dict, edge: tuple[str, str, float]) -> dict:
-        key = (edge[0], edge[1])
-        edges[key] = max(edge[2], edges.get(key, 0.0))
+    def add_input(self, edges: set[tuple[str, str]], edge: tuple[str, str, float]) -> set[tuple[str, str]]:
+        edges.add((edge[0], edge[1]))
         return edges
 
-    def merge_accumulators(self, accumulators: Iterable[dict]) -> dict:
-        merged: dict[tuple[str, str], float] = {}
-        for edges in accumulators:
-            for key, score in edges.items():
-                merged[key] = max(score, merged.get(key, 0.0))
-        return merged
+    def merge_accumulators(self, accumulators: Iterable[set[tuple[str, str]]]) -> set[tuple[str, str]]:
+        return set().union(*accumulators)
 
-    def extract_output(self, edges: dict) -> dict[str, tuple[str, float]]:
-        components = cluster(edges, {})
-        best: dict[str, float] = {}
-        for (id_a, id_b), score in edges.items():
-            best[id_a] = max(score, best.get(id_a, 0.0))
-            best[id_b] = max(score, best.get(id_b, 0.0))
-        return {node: (component, best[node]) for node, (component, _) in components.items()}
+    def extract_output(self, edges: set[tuple[str, str]]) -> dict[str, str]:
+        return {node: component for node, (component, _) in cluster(sorted(edges), {}).items()}
 
 
-def _attach_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Article]]:
-    _, joined = keyed
-    component = joined["component"][0] if joined["component"] else None
+def _key_by_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Article]]:
+    article_id, joined = keyed
+    component = joined["component"][0] if joined["component"] else article_id
     for article in joined["article"]:
-        if component is None:
-            yield article.id, article
-        else:
-            yield component[0], article.with_(dedup={**article.dedup, "similarity": component[1]})
+        yield component, article
 
 
 class _LookupIndexed(beam.DoFn):
@@ -698,7 +738,11 @@ class _Resolve(beam.DoFn):
 
     def process(self, keyed: tuple[str, Iterable[tuple[Article, tuple[IndexedMatch, ...]]]]) -> Iterator[Any]:
         group = sorted(keyed[1], key=lambda pair: pair[0].id)
-        members = [Member(a.id, a.published_at, a.dedup.get("similarity"), matches) for a, matches in group]
+        signed = [
+            (a.id, *decode_signature(a.dedup["minhash"], self.config.num_perm)) for a, _ in group if a.dedup["minhash"]
+        ]
+        in_run = best_similarities(signed, self.config)
+        members = [Member(a.id, a.published_at, in_run.get(a.id), matches) for a, matches in group]
         resolutions = resolve_component(members)
         for article, matches in group:
             resolution = resolutions[article.id]
@@ -758,7 +802,7 @@ class NearDedup(beam.PTransform):
         component_to_article = (
             {"article": signed.articles | "KeyById" >> beam.Map(lambda a: (a.id, a)), "component": id_to_component}
             | "JoinComponents" >> beam.CoGroupByKey()
-            | "KeyByComponent" >> beam.FlatMap(_attach_component)
+            | "KeyByComponent" >> beam.FlatMap(_key_by_component)
         )
         if self.es_config is None:
             with_matches = component_to_article | "NoLookup" >> beam.Map(lambda kv: (kv[0], (kv[1], ())))

@@ -22,6 +22,7 @@ from transforms.dedup import (
     Member,
     NearDedup,
     band_keys,
+    best_similarities,
     cluster,
     content_hash,
     decode_signature,
@@ -35,6 +36,7 @@ from transforms.dedup import (
     near_duplicate_pairs,
     resolve_component,
     shingles,
+    verify_band_group,
 )
 from transforms.normalize import FOLD_VERSION, fold
 from transforms.records import Article
@@ -215,12 +217,32 @@ def test_lsh_finds_reprints_and_edited_copies_but_not_same_topic_stories(corpus)
         GARGASH_A: corpus[GARGASH_A]["body"],
         GARGASH_B: corpus[GARGASH_B]["body"],
     }
-    pairs = near_duplicate_pairs({i: fingerprint("", body, config) for i, body in texts.items()}, config)
-    assert set(pairs) == {
-        tuple(sorted(pair))
-        for pair in ((JUBEIR, JUBEIR_REPRINT), (JUBEIR, edited["id"]), (JUBEIR_REPRINT, edited["id"]))
+    fingerprints = {i: fingerprint("", body, config) for i, body in texts.items()}
+    edges = near_duplicate_pairs(fingerprints, config)
+    clusters = cluster(edges, dict.fromkeys(texts))
+    assert {i: c for i, (c, _) in clusters.items()} == {  # no dates given: the smallest id is canonical
+        JUBEIR: JUBEIR,
+        JUBEIR_REPRINT: JUBEIR,
+        edited["id"]: JUBEIR,
+        GARGASH_A: GARGASH_A,
+        GARGASH_B: GARGASH_B,
     }
-    assert all(config.threshold <= score <= 1.0 for score in pairs.values())
+    assert all(config.threshold <= score <= 1.0 for score in edges.values())
+
+
+def test_band_groups_emit_a_spanning_forest_not_every_pair(corpus):
+    config = load_config()
+    base = corpus[JUBEIR]
+    copies = [base] + [edit_article(base, edit) for edit in ("new_lead", "agency_tag", "respell", "drop_paragraph")]
+    members = []
+    for row in copies:
+        fp = fingerprint("", row["body"], config)
+        members.append((row["id"], fp.signature, fp.size))
+    edges = verify_band_group(members, config)
+    assert len(edges) == len(copies) - 1
+    assert {c for c, _ in cluster(edges, {row["id"]: None for row in copies}).values()} == {JUBEIR}
+    best = best_similarities(members, config)
+    assert set(best) == {row["id"] for row in copies} and min(best.values()) >= config.threshold
 
 
 def test_cluster_canonical_is_earliest_published_then_id():
