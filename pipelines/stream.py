@@ -44,6 +44,7 @@ from transforms.feeds import FeedsConfig, load_feeds
 log = logging.getLogger("akhbar.stream")
 
 REPO = Path(__file__).resolve().parents[1]
+BATCH_ONLY = ("input", "resume")  # AkhbarOptions flags that mean nothing to a stream
 PRISM = REPO / "var" / "runners" / "prism"
 
 
@@ -56,8 +57,8 @@ class StreamOptions(PipelineOptions):
             help="Index for the feed-health documents, one per poll (default: akhbar-feed-health).",
         )
         parser.add_argument(
-            "--window", dest="window_s", type=float, default=2.0,
-            help="Seconds per window before the shared stages; bounds the added latency (default: 2).",
+            "--window", dest="window_s", type=float, default=1.0,
+            help="Seconds per window before the shared stages; bounds the added latency (default: 1).",
         )
         parser.add_argument(
             "--stop-file", "--stop_file", dest="stop_file", default=None,
@@ -99,6 +100,8 @@ def run(argv: list[str] | None = None, stop: threading.Event | None = None) -> S
         raise SystemExit("akhbar stream: give --feeds FILE")
     feeds = load_feeds(opts.feeds)
     cfg = load_run_config(options)
+    if cfg.inputs or cfg.resume:
+        raise SystemExit("akhbar stream: --input and --resume belong to `akhbar batch`; streams read --feeds")
     prepare(cfg)
     client = make_client(cfg.es)
     try:
@@ -173,7 +176,9 @@ def start_prism(binary: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            [str(binary), "--job_port", str(port), "--serve_http=false", "--log_level=warn"],
+            # If akhbar dies without stopping it (SIGKILL), prism ends itself once idle.
+            [str(binary), "--job_port", str(port), "--serve_http=false", "--log_level=warn",
+             "--idle_shutdown_timeout=120s"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     deadline = time.monotonic() + 30
@@ -207,6 +212,9 @@ def _help() -> None:
     )
     StreamOptions._add_argparse_args(parser)
     AkhbarOptions._add_argparse_args(parser)
+    for action in parser._actions:
+        if action.dest in BATCH_ONLY:
+            action.help = argparse.SUPPRESS
     parser.print_help()
 
 

@@ -27,9 +27,11 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder, StrUtf8Coder
@@ -67,11 +69,9 @@ HEALTH = "health"
 DEAD = "dead"
 
 # DoFn parameters (module-level singletons, as Beam reads them from the signature's defaults).
-FEEDS_STATE = ReadModifyWriteStateSpec("feeds", PickleCoder())  # feed url -> FeedState, per host
-HOST_STATE = ReadModifyWriteStateSpec("host", PickleCoder())  # HostState, per host
+POLLER_STATE = ReadModifyWriteStateSpec("poller", PickleCoder())  # HostRecord, per host
 SEEN_STATE = ReadModifyWriteStateSpec("seen", StrUtf8Coder())  # content fingerprint, per item
-_FEEDS = beam.DoFn.StateParam(FEEDS_STATE)
-_HOST = beam.DoFn.StateParam(HOST_STATE)
+_POLLER = beam.DoFn.StateParam(POLLER_STATE)
 _SEEN = beam.DoFn.StateParam(SEEN_STATE)
 _TICK_RESTRICTION = beam.DoFn.RestrictionParam(ImpulseSeqGenRestrictionProvider())
 _TICK_WATERMARK = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
@@ -190,20 +190,68 @@ def health_document(
     }
 
 
+@dataclass(frozen=True)
+class HostRecord:
+    """The poller's state for one host: its feeds' states and its politeness state."""
+
+    version: int
+    feeds: dict[str, FeedState]
+    host: HostState
+
+
+class _HostGuard:
+    """Process-wide: at most one poll per host at a time, and the newest record each host got.
+
+    Beam promises that a stateful DoFn sees one key at a time, with the state the previous
+    element left. Prism 2.70 breaks that when processing is slow: it hands the same key to a
+    second bundle while the first is still running, and that bundle reads the state from
+    before (reproduced with a 3 s sleep in a ReadModifyWriteState counter). A slow feed would
+    then be polled twice at once and one poll's state lost. The guard skips a tick whose host
+    is being polled in this process, and hands out the newest record even before the runner
+    has committed it. Runners that keep the promise never contend for it.
+    """
+
+    lock = threading.Lock()
+    busy: ClassVar[set[tuple[str, str]]] = set()  # (pipeline, host)
+    latest: ClassVar[dict[tuple[str, str], HostRecord]] = {}
+
+    @classmethod
+    def claim(cls, key: tuple[str, str]) -> bool:
+        with cls.lock:
+            if key in cls.busy:
+                return False
+            cls.busy.add(key)
+            return True
+
+    @classmethod
+    def release(cls, key: tuple[str, str], record: HostRecord | None) -> None:
+        with cls.lock:
+            cls.busy.discard(key)
+            current = cls.latest.get(key)
+            if record is not None and (current is None or record.version >= current.version):
+                cls.latest[key] = record
+
+    @classmethod
+    def newest(cls, key: tuple[str, str], stored: HostRecord | None) -> HostRecord:
+        with cls.lock:
+            cached = cls.latest.get(key)
+        candidates = [record for record in (stored, cached) if record is not None]
+        return max(candidates, key=lambda r: r.version) if candidates else HostRecord(0, {}, HostState())
+
+
 class _PollHost(beam.DoFn):
     """(host, tick) -> Articles of the host's due feeds whose body changed; ``dead``; ``health``.
 
-    State: ``feeds`` (feed url -> FeedState) and ``host`` (HostState), both for this host only.
-    Within one tick, due feeds are polled oldest-due first; a feed is left for a later tick
-    when the host gap would hold this key for longer than one tick.
+    State: one ``HostRecord`` per host (its feeds' states, its politeness state). Within one
+    tick, due feeds are polled oldest-due first; a feed is left for a later tick when the host
+    gap would hold this key for longer than one tick.
     """
 
     def __init__(self, config: FeedsConfig) -> None:
         self.config = config
-        self.counters = {
-            name: Metrics.counter("akhbar", f"feed_{name}")
-            for name in ("polls", "not_modified", "unchanged", "changed", "error", "throttled", "items")
-        }
+        self.pipeline = uuid.uuid4().hex  # scopes _HostGuard to this pipeline (copies share it)
+        names = ("polls", "not_modified", "unchanged", "changed", "error", "throttled", "items", "ticks_skipped")
+        self.counters = {name: Metrics.counter("akhbar", f"feed_{name}") for name in names}
 
     def setup(self) -> None:
         import requests
@@ -212,31 +260,39 @@ class _PollHost(beam.DoFn):
         self.session.headers["User-Agent"] = self.config.user_agent
         self.specs = self.config.by_host()
 
-    def process(
-        self,
-        element: tuple[str, float],
-        feeds: Any = _FEEDS,
-        host: Any = _HOST,
-    ) -> Iterator[Any]:
-        # Feeds are scheduled on the ticks' own times (not on when a poll happened to run), so an
-        # interval of n ticks is polled every n ticks instead of drifting to the next tick.
+    def process(self, element: tuple[str, float], poller: Any = _POLLER) -> Iterator[Any]:
         name, tick = element
-        specs = self.specs.get(name, ())
+        key = (self.pipeline, name)
+        if _HostGuard.claim(key):
+            record = None
+            try:
+                record = yield from self._poll_due(name, tick, _HostGuard.newest(key, poller.read()))
+                poller.write(record)
+            finally:
+                _HostGuard.release(key, record)
+        else:
+            self.counters["ticks_skipped"].inc()
+
+    def _poll_due(self, name: str, tick: float, record: HostRecord) -> Any:
+        # Feeds are scheduled on the ticks' own times (not on when a poll happened to run), so an
+        # interval of n ticks is polled every n ticks instead of drifting to the next tick; a tick
+        # that comes late counts from one tick ago, so a backlog of ticks is not a burst of polls.
         started = time.time()
-        states: dict[str, FeedState] = feeds.read() or {}
-        host_state: HostState = host.read() or HostState()
+        scheduled = max(tick, started - self.config.tick)
+        specs = self.specs.get(name, ())
+        states = dict(record.feeds)
+        host_state = record.host
         for spec in specs:
-            states.setdefault(spec.url, initial_state(spec, tick))
-        due = sorted((s for s in specs if is_due(states[s.url], tick)), key=lambda s: states[s.url].next_due)
+            states.setdefault(spec.url, initial_state(spec, scheduled))
+        due = sorted((s for s in specs if is_due(states[s.url], scheduled)), key=lambda s: states[s.url].next_due)
         for spec in due:
             wait = host_wait(host_state, time.time(), self.config.host_min_interval)
             if wait > 0:
                 if time.time() + wait - started > self.config.tick:
                     break  # the rest stays due for the next tick
                 time.sleep(wait)
-            states[spec.url], host_state = yield from self._poll(spec, states[spec.url], host_state, tick)
-        feeds.write(states)
-        host.write(host_state)
+            states[spec.url], host_state = yield from self._poll(spec, states[spec.url], host_state, scheduled)
+        return HostRecord(record.version + 1, states, host_state)
 
     def _poll(self, spec: FeedSpec, state: FeedState, host_state: HostState, scheduled: float) -> Any:
         now = time.time()
