@@ -167,7 +167,7 @@ def load_wojood() -> list[Item]:
     items = []
     for name in ("train.txt", "val.txt", "test.txt"):
         tokens: list[tuple[str, list[str]]] = []
-        for line in (WOJOOD / name).read_text(encoding="utf-8").split("\n") + [""]:
+        for line in [*(WOJOOD / name).read_text(encoding="utf-8").split("\n"), ""]:
             if line.strip():
                 token, *tags = line.split(" ")
                 if token != "$#$":
@@ -348,7 +348,9 @@ def datetime_matches(reference: str, when: str | None, resolutions: Sequence[str
     if interval:
         return value_matches(interval[0], moment.date().isoformat()) or _inside(interval[0], moment.date())
     if "X" in reference:
-        return moment.date().isoformat() in resolutions or _mask_agrees(reference, moment.date().isoformat()[: len(reference)])
+        return moment.date().isoformat() in resolutions or _mask_agrees(
+            reference, moment.date().isoformat()[: len(reference)]
+        )
     return _inside(reference, moment.date())
 
 
@@ -390,7 +392,6 @@ def _pair(refs: list[Reference], preds: list[Prediction], exact: bool) -> list[t
             used.add(best)
             pairs.append((ri, best))
     return pairs
-
 
 
 def _drop_signal(text: str, start: int, end: int) -> tuple[int, int]:

@@ -611,8 +611,12 @@ def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
             return None
         opener = _RANGE_OPEN.search(ctx.folded, max(0, start - 24), start)
         return Candidate(
-            opener.start("w") if opener else start, end, "DATE", f"{first.value}/{last.value}",
-            hijri=f"{first.hijri}/{last.hijri}", grain="range",
+            opener.start("w") if opener else start,
+            end,
+            "DATE",
+            f"{first.value}/{last.value}",
+            hijri=f"{first.hijri}/{last.hijri}",
+            grain="range",
         )
     month = lex.gregorian_months[gm]
     if year_text:
@@ -625,8 +629,9 @@ def _cal_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
     else:
         if day is not None and ctx.anchor is not None and adj is None and not ctx.future(start, end):
             # A day-month without year is the nearest one (news announces dates weeks ahead).
-            options = [_safe_date(ctx.anchor.year + k, month, min(day, 28)) for k in (-1, 0, 1)]
-            nearest = min((d for d in options if d), key=lambda d: abs((d - ctx.anchor).days))
+            anchor = ctx.anchor
+            options = [_safe_date(anchor.year + k, month, min(day, 28)) for k in (-1, 0, 1)]
+            nearest = min((d for d in options if d), key=lambda d: abs((d - anchor).days))
             prefix = f"{nearest.year:04d}-{month:02d}"
         elif day is not None and ctx.anchor is not None and adj is None:
             year = ctx.anchor.year if (month, day) >= (ctx.anchor.month, ctx.anchor.day) else ctx.anchor.year + 1
@@ -681,12 +686,13 @@ def _hijri_candidate(
             hyear = hyear if month >= hmonth else hyear + 1
         elif adj is None:
             # Hijri months are anticipated (رمضان، ذو الحجة): take the nearest occurrence.
+            anchor = ctx.anchor
             hyear = min(
                 (hyear - 1, hyear, hyear + 1),
-                key=lambda y: abs(((_hijri_to_gregorian(y, month, 15) or ctx.anchor) - ctx.anchor).days),
+                key=lambda y: abs(((_hijri_to_gregorian(y, month, 15) or anchor) - anchor).days),
             )
     else:
-        value = f"XXXX-XX-XX" if day else "XXXX-XX"
+        value = "XXXX-XX-XX" if day else "XXXX-XX"
         hijri = f"XXXX-{month:02d}-{day:02d}" if day else f"XXXX-{month:02d}"
         return Candidate(start, end, "DATE", value, hijri=hijri, grain="day" if day else "month")
     if day is not None:
@@ -858,7 +864,9 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     offset = _L.relative_days[rel]
     if rel == "اليوم":
         quoted = ctx.folded[m.start("rel") - 1 : m.start("rel")] in {'"', "«", "“"} and ctx.folded[end : end + 1] in {
-            '"', "»", "”",
+            '"',
+            "»",
+            "”",
         }
         if quoted and not (m.group("wd") or m.group("part")):
             return None  # «اليوم» is a newspaper
@@ -1164,9 +1172,11 @@ def _ago_value(unit: str, amount: float, anchor: dt.date | None) -> str:
     return f"{anchor.year // 100 - n:02d}"
 
 
+_UNITS_BARE = _alt(w for w in _L.units if not w.startswith("ال"))
 _PLURAL_REL = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:(?P<n0>\d+|{_NUMWORDS}|(?:ال)?(?:{_CARD}))\s+)?(?P<u>(?:ال|(?<=ل)ل)?(?:{_alt(w for w in _L.units if not w.startswith("ال"))}))
+    + rf"""(?P<x>(?:(?P<n0>\d+|{_NUMWORDS}|(?:ال)?(?:{_CARD}))\s+)?
+    (?P<u>(?:ال|(?<=ل)ل)?(?:{_UNITS_BARE}))
     (?:\s+(?:ال)?(?P<n>\d+|{_NUMWORDS}|القليلة|الاخيرة))?
     \s+(?P<adj>الماضية|الماضيين|الماضي|المقبلة|المقبلين|القادمة|القادمين|الاخيرة|الاخيرين|المنصرمة|السابقة|الفائتة|المنصرمين)){_END}""",
     re.VERBOSE,
@@ -1223,7 +1233,7 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     if not (m.group("sa") or m.group("mi") or part or m.group("frac") or m.group("mw") or bare_hour):
         return None
     if m.group("h") and not (m.group("sa") or m.group("mi") or bare_hour):
-        if not part or part in {"م", "ص"} and not m.group("mi"):
+        if not part or (part in {"م", "ص"} and not m.group("mi")):
             return None
     if m.group("mw2") and not (part or m.group("sa")):
         return None
@@ -1347,12 +1357,14 @@ _DAYPART_CODES = {"الصباح": "MO", "المساء": "EV", "الامسيات"
 
 
 def _daypart_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
-    """"في الصباح", "بعد الظهر", "في وقت متأخر من الليل": a part of the reference day."""
+    """ "في الصباح", "بعد الظهر", "في وقت متأخر من الليل": a part of the reference day."""
     start, end = m.span("x")
     if m.group("last"):
         return Candidate(start, end, "TIME", f"{_shift_period('day', -1, ctx.anchor)}TNI")
     part = re.sub(r"\s+", " ", m.group("p"))
-    if part != "بعد الظهر" and not re.search(r"(?:^|\s)[وف]?(?:في|خلال|عند|منذ)\s+$", ctx.folded[max(0, start - 6) : start]):
+    if part != "بعد الظهر" and not re.search(
+        r"(?:^|\s)[وف]?(?:في|خلال|عند|منذ)\s+$", ctx.folded[max(0, start - 6) : start]
+    ):
         return None
     if ctx.word_after(end) in {"الماضي", "الماضية", "الذي", "التي"}:
         return None
@@ -1379,13 +1391,13 @@ def _weekend_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{_shift_period('week', offset, ctx.anchor)}-WE", grain="other")
 
 
+_CENTURY_WORDS = _alt([*_L.centuries, *(fold_term(w) for w in _L.raw["relative_century"])])
 _DECADE = re.compile(
-    _LEAD
-    + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw["relative_century"]])}))?){_END}""",
+    _LEAD + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_CENTURY_WORDS}))?){_END}""",
     re.VERBOSE,
 )
 _CENTURY = re.compile(
-    _LEAD + rf"""(?P<x>(?P<c>{_alt(list(_L.centuries) + [fold_term(w) for w in _L.raw["relative_century"]])})){_END}""",
+    _LEAD + rf"""(?P<x>(?P<c>{_CENTURY_WORDS})){_END}""",
     re.VERBOSE,
 )
 
@@ -1552,7 +1564,12 @@ RULES: tuple[Rule, ...] = (
     Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
     Rule("time_range", _TIME_RANGE, _time_range_resolve),
     Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
-    Rule("daypart", _DAYPART_PHRASE, _daypart_resolve, ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة")),
+    Rule(
+        "daypart",
+        _DAYPART_PHRASE,
+        _daypart_resolve,
+        ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة"),
+    ),
     Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
     Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
     Rule("period", _PERIOD, _period_resolve),
@@ -1587,7 +1604,7 @@ _MODIFIABLE = {"month", "year", "week", "season", "decade", "century"}
 
 
 def _week_of(value: str, ordinal: str) -> str | None:
-    """"الأسبوع الثالث من أكتوبر": the ISO week holding day 1 + 7(n-1) of the month or year."""
+    """ "الأسبوع الثالث من أكتوبر": the ISO week holding day 1 + 7(n-1) of the month or year."""
     bounds = _period_bounds(value)
     if bounds is None or not re.fullmatch(r"\d{4}(?:-\d{2})?", value):
         return None
@@ -1644,7 +1661,7 @@ def _ordered(first: str, last: str) -> bool:
 
 
 def _is_weekday_pair(first: Candidate, last: Candidate, ctx: Context) -> bool:
-    """"من الخميس إلى الأحد": both ends are bare weekdays resolved to days."""
+    """ "من الخميس إلى الأحد": both ends are bare weekdays resolved to days."""
     days = [c for c in (first, last) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", c.value)]
     words = [_strip_clitics(ctx.folded[c.start : c.end].split()[-1]) for c in (first, last)]
     return len(days) == 2 and all(w in _L.weekdays for w in words)
@@ -1673,7 +1690,9 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
             first_value, last_value = _inherit_year(prev, cand), cand.value
             if not _ordered(first_value, last_value) and _is_weekday_pair(prev, cand, ctx):
                 last_value = (dt.date.fromisoformat(last_value) + dt.timedelta(weeks=1)).isoformat()
-            if (opener or re.match(r"(?:-|–|(?:و\s*)?الي|(?:و\s*)?حتي)", between)) and _ordered(first_value, last_value):
+            if (opener or re.match(r"(?:-|–|(?:و\s*)?الي|(?:و\s*)?حتي)", between)) and _ordered(
+                first_value, last_value
+            ):
                 start = opener.start("w") if opener else prev.start
                 merged[-1] = Candidate(
                     start, cand.end, prev.type, f"{first_value}/{last_value}", prev.rule, grain="range"
