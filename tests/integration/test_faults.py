@@ -112,29 +112,26 @@ def index_operations(client: Elasticsearch, index: str) -> int:
     return stats["_all"]["primaries"].get("indexing", {}).get("index_total", 0)
 
 
-@pytest.fixture
-def reference_ids(es_client, tmp_path):
-    """The ids an undisturbed run of the same slice indexes (on the main test node)."""
-
-    def run(inputs: Path) -> set[str]:
-        index = f"akhbar-test-ref-{uuid.uuid4().hex[:8]}"
-        try:
-            code, _, output = finish(batch(inputs, index=index, url=es_url(), tmp=tmp_path / "ref"))
-            assert code == 0, output
-            return ids_in(es_client, index)
-        finally:
-            es_client.indices.delete(index=f"{index}*", ignore_unavailable=True, allow_no_indices=True)
-            es_client.indices.delete_index_template(name=f"akhbar-{index}", ignore=[404])
-
-    return run
+@pytest.fixture(scope="module")
+def corpus_run(es_client, tmp_path_factory) -> tuple[Path, set[str]]:
+    """A slice of the shared corpus and the ids an undisturbed run indexes (on the main node)."""
+    tmp = tmp_path_factory.mktemp("reference")
+    inputs = corpus_slice(tmp / "slice.jsonl", 1000, skip=2000)
+    index = f"akhbar-test-ref-{uuid.uuid4().hex[:8]}"
+    try:
+        code, _, output = finish(batch(inputs, index=index, url=es_url(), tmp=tmp))
+        assert code == 0, output
+        return inputs, ids_in(es_client, index)
+    finally:
+        es_client.indices.delete(index=f"{index}*", ignore_unavailable=True, allow_no_indices=True)
+        es_client.indices.delete_index_template(name=f"akhbar-{index}", ignore=[404])
 
 
-def test_elasticsearch_killed_mid_batch_and_restarted(tmp_path, reference_ids):
+def test_elasticsearch_killed_mid_batch_and_restarted(tmp_path, corpus_run):
     node = EsNode(9251)
     node.up()
     index = f"akhbar-test-outage-{uuid.uuid4().hex[:8]}"
-    inputs = corpus_slice(tmp_path / "slice.jsonl", 1200)
-    expected = reference_ids(inputs)
+    inputs, expected = corpus_run
     client = node.client()
     try:
         started = time.monotonic()
@@ -161,7 +158,7 @@ def test_elasticsearch_killed_mid_batch_and_restarted(tmp_path, reference_ids):
         assert counts["indexed"] == len(expected)
         retries = int(re.search(r"retries\s+(\d+)", output).group(1))
         print(
-            f"outage: killed after {done} index operations, back after {time.monotonic() - killed_at:.0f}s; "
+            f"outage: killed after {done} index operations, run done {time.monotonic() - killed_at:.0f}s later; "
             f"{len(expected)} documents, {retries} retries, summary {counts}"
         )
     finally:
@@ -170,12 +167,11 @@ def test_elasticsearch_killed_mid_batch_and_restarted(tmp_path, reference_ids):
         node.down()
 
 
-def test_write_queue_full_answers_429_and_everything_lands(tmp_path, reference_ids):
+def test_write_queue_full_answers_429_and_everything_lands(tmp_path, corpus_run):
     node = EsNode(9252, "thread_pool.write.size: 1\nthread_pool.write.queue_size: 1")
     node.up()
     index = f"akhbar-test-429-{uuid.uuid4().hex[:8]}"
-    inputs = corpus_slice(tmp_path / "slice.jsonl", 600, skip=3000)
-    expected = reference_ids(inputs)
+    inputs, expected = corpus_run
     client = node.client()
     stop = threading.Event()
 
