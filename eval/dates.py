@@ -12,8 +12,8 @@ Four sets, all read from ``../shared/data`` except the gold set:
 3. **wojood**: DATE spans of the Wojood sample (train+val+test), span scores only.
 4. **gold**: ``tests/golden/dates/gold.jsonl`` (annotated by reading; ``GUIDELINES.md``),
    anchored at each article's ``published``; the tagger was tuned on it (a dev set).
-5. **heldout**: ``tests/golden/dates/heldout.jsonl``, annotated the same way afterwards and
-   never used for tuning.
+5. **heldout**, **heldout2**: ``tests/golden/dates/heldout.jsonl`` and ``heldout2.jsonl``,
+   annotated the same way later (see ``GUIDELINES.md`` for what each has been used for).
 
 Span matching is one-to-one: *exact* needs identical offsets after trimming spaces and
 punctuation at both ends; *exact w/o signal* also drops one leading preposition (في، عند، خلال،
@@ -66,6 +66,7 @@ WOJOOD = DATA / "annotated" / "wojood-sample"
 ARTICLES = DATA / "arabic-news" / "articles.jsonl"
 GOLD = ROOT / "tests" / "golden" / "dates" / "gold.jsonl"
 HELDOUT = ROOT / "tests" / "golden" / "dates" / "heldout.jsonl"
+HELDOUT2 = ROOT / "tests" / "golden" / "dates" / "heldout2.jsonl"
 DEFAULT_REFERENCE = dt.datetime(2016, 11, 7)
 RECOGNIZERS_FILES = (
     "DateExtractor.json",
@@ -463,6 +464,8 @@ def evaluate_set(name: str, with_dateparser: bool = True) -> dict[str, Any]:
         items = load_gold()
     elif name == "heldout":
         items = load_gold(HELDOUT)
+    elif name == "heldout2":
+        items = load_gold(HELDOUT2)
     elif name == "wojood":
         items = load_wojood()
     elif name == "timeml-silver":
@@ -483,7 +486,7 @@ def evaluate_set(name: str, with_dateparser: bool = True) -> dict[str, Any]:
     return report
 
 
-SETS = ("gold", "heldout", "recognizers", "timeml-silver", "wojood")
+SETS = ("gold", "heldout", "heldout2", "recognizers", "timeml-silver", "wojood")
 
 
 def evaluate_all(with_dateparser: bool = True) -> dict[str, Any]:
