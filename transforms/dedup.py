@@ -48,7 +48,7 @@ CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "dedup.yaml"
 # arrays and identical to datasketch's for the same num_perm and seed.
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
 _MAX_HASH32 = np.uint32(0xFFFFFFFF)
-_TOKEN = re.compile(r"\w+")
+_TOKEN = re.compile(r"[^\W_]+")  # the tokens of normalize.fold_tokens, on text already folded
 MEASURES = frozenset({"jaccard", "containment"})
 _BLOCK_VALUES = 1 << 22  # signature values compared per numpy step when verifying a band group
 
@@ -60,10 +60,10 @@ class DedupConfig:
     shingle_size: int = 3
     num_perm: int = 128
     seed: int = 1
-    bands: int = 32
-    rows: int = 4
+    bands: int = 42
+    rows: int = 3
     threshold: float = 0.5
-    measure: str = "jaccard"  # "jaccard" or "containment" (of the smaller text in the larger)
+    measure: str = "containment"  # "jaccard" or "containment" (of the smaller text in the larger)
     min_tokens: int = 20
     drop_near_duplicates: bool = False
     lookup_batch_size: int = 64
@@ -109,10 +109,17 @@ def content_hash(title: str, body: str) -> str:
     body is empty. Depends on ``FOLD_VERSION`` (stored beside it as ``dedup.fold_version``).
     Raises ValueError when there is no text at all (such articles must not collapse into one).
     """
-    text = " ".join(fold(body or "").split()) or " ".join(fold(title or "").split())
-    if not text:
+    return _digest(_key_text(title, body))
+
+
+def _key_text(title: str, body: str) -> str:
+    return " ".join(fold(body or "").split()) or " ".join(fold(title or "").split())
+
+
+def _digest(key_text: str) -> str:
+    if not key_text:
         raise ValueError("article has neither body nor title text")
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=20).hexdigest()
+    return hashlib.blake2b(key_text.encode("utf-8"), digest_size=20).hexdigest()
 
 
 # --- MinHash and LSH --------------------------------------------------------------------
@@ -233,9 +240,9 @@ class Fingerprint:
 
 
 def fingerprint(title: str, body: str, config: DedupConfig = DedupConfig()) -> Fingerprint:
-    """Content hash, MinHash signature and band keys of an article's text."""
-    digest = content_hash(title, body)
-    folded = fold(body or "") or fold(title or "")
+    """Content hash, MinHash signature and band keys of an article's text (folded once)."""
+    folded = _key_text(title, body)
+    digest = _digest(folded)
     if len(_TOKEN.findall(folded)) < max(config.min_tokens, 1):
         return Fingerprint(digest, None, 0, ())
     shingle_set = shingles(folded, config.shingle_size)

@@ -38,7 +38,7 @@ from transforms.dedup import (
     shingles,
     verify_band_group,
 )
-from transforms.normalize import FOLD_VERSION, fold
+from transforms.normalize import FOLD_VERSION, fold, fold_tokens
 from transforms.records import Article
 from transforms.urls import canonical_url
 
@@ -136,6 +136,12 @@ def test_shingles_are_word_ngrams_of_folded_tokens():
     assert shingles(fold("أعلن الوزير، اليوم: الخطة"), 3) == {"اعلن الوزير اليوم", "الوزير اليوم الخطه"}
     assert shingles("كلمتان فقط", 3) == {"كلمتان فقط"}
     assert shingles("", 3) == set()
+
+
+def test_shingles_use_the_tokens_of_fold_tokens(corpus):
+    body = corpus[JUBEIR]["body"]
+    tokens = fold_tokens(body)
+    assert shingles(fold(body), 3) == {" ".join(tokens[i : i + 3]) for i in range(len(tokens) - 2)}
 
 
 def test_numpy_minhash_equals_datasketch(corpus):
