@@ -293,7 +293,8 @@ _CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]")
 _FUTURE_MARKERS = re.compile(
     r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
     r"|علي\s+ان(?=\s+[يتن])"
-    r"|[وف]?س[يتنا](?!يار|ياس|ياح|ياد|ياق|يد|يط|ين|يف|يو|يم|ير|يل|يك|يا|ته|تا|تر|تو|تين|تم|تي|تن|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه|نوي|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)\w{3,})"
+    r"|[وف]?س(?!يا|يدة|يدا|يدي|يده|يطر|ينا|ينم|يما|يول|يوف|يرة|يرك|يرا|تاد|تار|تين|تمائ|تود|تي|ته|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه"
+    r"|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)[يتنا]\w{2,})"
 )
 
 
@@ -519,8 +520,8 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     cand = _cal_candidate(m, ctx)
     if cand is None:
         return None
-    if m.group("year") and not m.group("ryear"):
-        cand.explicit_year = True
+    if m.group("year") or (m.group("ryear") and (m.group("ydem") or m.group("yadj"))):
+        cand.explicit_year = True  # written out, absolutely or relatively ("من العام الحالي")
     if m.group("wd") and cand.start < m.start("wd") and ctx.folded.startswith("يوم", cand.start):
         cand.start = m.start("wd")  # "يوم" before a weekday is outside the span
     if m.group("same") or m.group("same2"):
