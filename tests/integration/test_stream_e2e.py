@@ -168,7 +168,8 @@ def test_stream_end_to_end(es_client: Any, index_name: str, tmp_path: Path) -> N
 
     # Freshness bound, and the numbers for docs/streaming.md.
     print(f"startup {startup:.1f} s; freshness median {statistics.median(latencies):.2f} s, "
-          f"worst {max(latencies):.2f} s over {len(latencies)} items; shutdown {shutdown:.1f} s")
+          f"worst {max(latencies):.2f} s over {len(latencies)} items; shutdown {shutdown:.1f} s; "
+          f"all: {sorted(round(latency, 2) for latency in latencies)}")
     assert max(latencies) <= FRESHNESS_BOUND, latencies
 
     # The failing feed backed off; the others kept their rhythm.
