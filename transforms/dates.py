@@ -291,7 +291,7 @@ _WORD_BEFORE = re.compile(r"(\S+)\s*$")
 _WORD_AFTER = re.compile(r"^\s*(\S+)")
 _CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]")
 _FUTURE_MARKERS = re.compile(
-    r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
+    r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|اقتراب|قبيل|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
     r"|علي\s+ان(?=\s+[يتن])"
     r"|[وف]?س(?!يا|يدة|يدا|يدي|يده|يطر|ينا|ينم|يما|يول|يوف|يرة|يرك|يرا|تاد|تار|تين|تمائ|تود|تي|ته|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه"
     r"|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)[يتنا]\w{2,})"
@@ -772,6 +772,7 @@ def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
 
 _NUMERIC = re.compile(
     rf"(?<![\w./:-])(?P<x>(?:(?P<wd>{_WD})\s*[،,]?\s*(?:(?<=\s)(?:يوم|في)\s+)?)?"
+    r"(?:(?P<ropen>من|بين)\s+(?P<d0>\d{1,2})\s*(?:-|حتي|الي|و)\s*)?"
     r"(?:(?P<a2>\d{1,2})\s*/\s*(?P<b2>\d{1,2})\s*,\s*(?P<c2>\d{2,4})"
     r"|(?P<a>\d{1,4})\s*(?P<sep>[/.-])\s*(?P<b>\d{1,4})(?:\s*(?P=sep)\s*(?P<c>\d{1,4}))?)"
     rf"(?:\s*(?P<era>{_HERA}|{_GERA})(?!\w))?)(?![\w/.:-]?\d)"
@@ -785,7 +786,26 @@ def _numeric_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         cand.start = m.start("a") if m.group("a") else m.start("a2")
     if cand is not None and cand.grain == "day" and len(cand.value) == 10:
         cand.explicit_year = True
+    if cand is not None and m.group("d0"):
+        return _day_range(cand, int(m.group("d0")))
     return cand
+
+
+def _day_range(cand: Candidate, first_day: int) -> Candidate | None:
+    """ "من 1 حتى 26 / 11 / 1436 هـ": the range starts on day ``first_day`` of the same month."""
+    if cand.grain != "day" or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
+        return None
+    if cand.hijri:
+        year, month, day = (int(p) for p in cand.hijri.split("-"))
+        first = _hijri_to_gregorian(year, month, first_day) if first_day < day else None
+        hijri = f"{year:04d}-{month:02d}-{first_day:02d}/{cand.hijri}"
+    else:
+        last = dt.date.fromisoformat(cand.value)
+        first = _safe_date(last.year, last.month, first_day) if first_day < last.day else None
+        hijri = None
+    if first is None:
+        return None
+    return Candidate(cand.start, cand.end, "DATE", f"{first.isoformat()}/{cand.value}", hijri=hijri, grain="range")
 
 
 def _numeric_candidate(m: re.Match[str], ctx: Context) -> Candidate | None:
@@ -1033,10 +1053,10 @@ _DURATION = re.compile(
     + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
     (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين|واحد|واحدة))?
       (?:(?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?|\s+{_QTY}\s*)(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
-      (?:\s+و\s*(?:نصف|ربع|النصف|الربع))?)){_END}""",
+      (?:\s+و\s*(?:نصف|ربع|النصف|الربع)(?:\s+(?:العام|السنة|الساعة|الشهر|اليوم))?)?)){_END}""",
     re.VERBOSE,
 )
-_DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?P<u>{_UNITS})(?P<one>\s+(?:واحد|واحدة))?(?!\w)")
+_DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?<!\w)(?P<u>{_UNITS})(?P<one>\s+(?:واحد|واحدة))?(?!\w)")
 _DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
 _AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
 _TIME_UNITS = {"S", "M", "H"}
@@ -1055,7 +1075,7 @@ _UNIT_SECONDS = {
 
 def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
-    body = m.group("body")
+    body = re.sub(r"\s+(?:العام|السنة|الساعة|الشهر|اليوم)$", "", m.group("body"))  # "عامين ونصف العام"
     parts: list[tuple[str, float | None]] = []
     explicit = False
     for part in _DURATION_PART.finditer(body):
@@ -1217,7 +1237,7 @@ _TIME = re.compile(
       |\s+الا\s+(?P<minus>ربع|الربع|ثلث|الثلث))?
     (?:\s*(?P<part>{_PM}))?
     (?:\s*و\s*(?P<frac2>ثلاثة\s+ارباع|النصف|الربع))?
-    (?:\s+(?:من\s+)?(?:يوم\s+)?(?P<rel>{_REL_DAY}|{_WD}))?){_END}""",
+    (?:\s+(?:من\s+)?(?:(?P<relpart>{_DAYPART})\s+)?(?:يوم\s+)?(?P<rel>{_REL_DAY}|{_WD}))?){_END}""",
     re.VERBOSE,
 )
 
@@ -1691,9 +1711,9 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
             first_value, last_value = _inherit_year(prev, cand), cand.value
             if not _ordered(first_value, last_value) and _is_weekday_pair(prev, cand, ctx):
                 last_value = (dt.date.fromisoformat(last_value) + dt.timedelta(weeks=1)).isoformat()
-            if (opener or re.match(r"(?:-|–|(?:و\s*)?الي|(?:و\s*)?حتي)", between)) and _ordered(
-                first_value, last_value
-            ):
+            # Without من/بين a dash, إلى or حتى joins a range ("1997 - 1998", "2014 إلى 2016");
+            # "X وحتى Y" without an opener stays two expressions.
+            if (opener or re.fullmatch(r"[-–—]|الي|حتي", between)) and _ordered(first_value, last_value):
                 start = opener.start("w") if opener else prev.start
                 merged[-1] = Candidate(
                     start, cand.end, prev.type, f"{first_value}/{last_value}", prev.rule, grain="range"
@@ -1701,6 +1721,18 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
                 continue
         merged.append(cand)
     return merged
+
+
+def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, cands: list[Candidate], ctx: Context) -> str:
+    """The date a clock time belongs to: a full date just before it in the sentence, else just after."""
+    if last_day and cand.start - last_day[1] < 40 and not _CLAUSE_BREAK.search(ctx.folded, last_day[1], cand.start):
+        return last_day[0]
+    for other in cands:
+        if other.start >= cand.end and other.start - cand.end < 50 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", other.value):
+            if not _CLAUSE_BREAK.search(ctx.folded, cand.end, other.start):
+                return other.value
+            break
+    return cand.value[:10]
 
 
 _APPOSITION_GAP = re.compile(r"[\s«»()\"،,]*")
@@ -1724,13 +1756,12 @@ def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidat
             continue
         if cand.same_year and last_year and re.match(r"\d{4}", cand.value):
             cand.value = last_year + cand.value[4:]
-        if cand.dateless_time and last_day and cand.start - last_day[1] < 40:
-            if not _CLAUSE_BREAK.search(ctx.folded, last_day[1], cand.start):
-                cand.value = last_day[0] + cand.value[10:]
+        if cand.dateless_time:
+            cand.value = _attached_date(cand, last_day, cands, ctx) + cand.value[10:]
         if cand.type == "DATE" and re.match(r"\d{4}(?!\d)", cand.value):
             last_year = cand.value[:4]
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
-            last_day = (cand.value, cand.end)
+        if re.match(r"\d{4}-\d{2}-\d{2}(?:T|$)", cand.value):
+            last_day = (cand.value[:10], cand.end)
         out.append(cand)
     return out
 
