@@ -250,34 +250,33 @@ def test_setup_teardown_and_shared(runner: str, tmp_path: Path) -> None:
 
 
 def run_streaming(
-    argv: list[str], out_dir: Path, seconds: float, stop: bool
+    argv: list[str], out_dir: Path, stop_after: float | None
 ) -> tuple[beam.runners.runner.PipelineResult, Callable[[], list[str]]]:
-    """PeriodicImpulse (4/s) -> key i % 3 -> first-sight dedup in state -> file."""
-    options = PipelineOptions([*argv, "--streaming"])
-    p = beam.Pipeline(options=options)
+    """PeriodicImpulse (4/s) -> key i % 3 -> first-sight dedup in state -> file; runs for
+    `stop_after` seconds of event time, or until cancelled when it is None."""
+    p = beam.Pipeline(options=PipelineOptions([*argv, "--streaming"]))
     start = Timestamp.now()  # never rely on PeriodicImpulse's default: evaluated at import time
-    stop_ts = start + seconds if stop else Timestamp.of(2**40)
+    stop = start + stop_after if stop_after is not None else Timestamp.of(2**40)
+    ticks = p | "Tick" >> PeriodicImpulse(start_timestamp=start, stop_timestamp=stop, fire_interval=0.25)
+    _ = ticks | "RecordTicks" >> beam.ParDo(AppendLine(str(out_dir), "tick"))
     (
-        p
-        | "Tick" >> PeriodicImpulse(start_timestamp=start, stop_timestamp=stop_ts, fire_interval=0.25)
+        ticks
         | "Number" >> beam.Map(lambda ts: int((ts - start.micros / 1e6) * 4))
         | "KeyByMod3" >> beam.Map(lambda i: (f"feed-{i % 3}", i))
         | "Dedup" >> beam.ParDo(FirstSightOnly())
-        | "Record" >> beam.ParDo(AppendLine(str(out_dir), "new"))
+        | "RecordNew" >> beam.ParDo(AppendLine(str(out_dir), "new"))
     )
-    ticks = p | "Tick2" >> PeriodicImpulse(start_timestamp=start, stop_timestamp=stop_ts, fire_interval=0.25)
-    _ = ticks | "RecordTicks" >> beam.ParDo(AppendLine(str(out_dir), "tick"))
     return p.run(), lambda: read_lines(out_dir, "new-*")
 
 
 @pytest.mark.parametrize("runner", ["prism", "flink"])
 def test_streaming_periodic_impulse_with_stop_finishes(runner: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    result, new_keys = run_streaming(runner_args(runner), tmp_path, seconds=3, stop=True)
-    state = result.wait_until_finish(duration=45_000)
+    result, new_keys = run_streaming(runner_args(runner), tmp_path, stop_after=3)
+    state = result.wait_until_finish(duration=90_000)
     if state != PipelineState.DONE:
         result.cancel()
-    assert state == PipelineState.DONE, f"still {state} 45 s after a 3 s impulse"
+    assert state == PipelineState.DONE, f"still {state} 90 s after a 3 s impulse"
     assert new_keys() == ["feed-0", "feed-1", "feed-2"]
     assert len(read_lines(tmp_path, "tick-*")) >= 10
     print(f"{runner} streaming with stop: {time.monotonic() - started:.1f}s")
@@ -286,8 +285,8 @@ def test_streaming_periodic_impulse_with_stop_finishes(runner: str, tmp_path: Pa
 @pytest.mark.parametrize("runner", ["prism", "flink"])
 def test_streaming_unbounded_is_cancelled(runner: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    result, new_keys = run_streaming(runner_args(runner), tmp_path, seconds=0, stop=False)
-    deadline = time.monotonic() + 45
+    result, new_keys = run_streaming(runner_args(runner), tmp_path, stop_after=None)
+    deadline = time.monotonic() + 90
     while len(new_keys()) < 3 and time.monotonic() < deadline:
         time.sleep(0.5)
     state = result.wait_until_finish(duration=1_000)
