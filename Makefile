@@ -34,7 +34,7 @@ run: install es-up ## Ingest the bundled sample into the local Elasticsearch, pr
 	@echo; echo "akhbar search بوتين --index akhbar-sample"
 	$(BIN)/akhbar search بوتين --index akhbar-sample --es-url $(ES_URL) --size 3
 
-test: install es-up ## Install, start Elasticsearch and run every test (unit and integration)
+test: install es-up runners ## Install, start Elasticsearch, build the Beam runners, run every test
 	AKHBAR_ES_URL=$(ES_URL) $(BIN)/python -m pytest -q
 
 test-unit: install ## Run the tests that need no server
