@@ -61,7 +61,7 @@ _ONE_TO_ONE = str.maketrans(
 _REMOVED = "\u0610\u0611\u0612\u0613\u0614\u0615\u0616\u0617\u0618\u0619\u061a\u0640\u0670" + "".join(
     chr(c) for c in range(0x064B, 0x0660)
 )
-_REMOVED_RE = re.compile(f"[{_REMOVED}]")
+_REMOVED_RE = re.compile(f"[{_REMOVED}]+")
 _REMOVED_SET = frozenset(_REMOVED)
 
 
@@ -70,8 +70,13 @@ def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     one = text.translate(_ONE_TO_ONE)
     if not _REMOVED_RE.search(one):
         return one, None
-    keep = [i for i, ch in enumerate(one) if ch not in _REMOVED_SET]
-    return "".join(one[i] for i in keep), keep
+    keep: list[int] = []
+    previous = 0
+    for match in _REMOVED_RE.finditer(one):  # removed characters are sparse: copy the runs between them
+        keep.extend(range(previous, match.start()))
+        previous = match.end()
+    keep.extend(range(previous, len(one)))
+    return _REMOVED_RE.sub("", one), keep
 
 
 def fold_term(term: str) -> str:
@@ -1578,12 +1583,12 @@ def _holiday_candidate(
 RULES: tuple[Rule, ...] = (
     Rule("calendar", _CAL, _cal_resolve),
     Rule("numeric", _NUMERIC, _numeric_resolve),
-    Rule("relative_day", _RELDAY, _relday_resolve),
+    Rule("relative_day", _RELDAY, _relday_resolve, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
     Rule("time", _TIME, _time_resolve),
-    Rule("weekday", _WEEKDAY, _weekday_resolve),
+    Rule("weekday", _WEEKDAY, _weekday_resolve, tuple(w.removeprefix("ال") for w in _L.weekdays)),
     Rule("month_day", _MONTH_DAY, _month_day_resolve, ("الشهر",)),
     Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
-    Rule("time_range", _TIME_RANGE, _time_range_resolve),
+    Rule("time_range", _TIME_RANGE, _time_range_resolve, ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":")),
     Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
     Rule(
         "daypart",
@@ -1598,10 +1603,15 @@ RULES: tuple[Rule, ...] = (
     Rule("decade", _DECADE, _decade_resolve, ("ينات", "ينيات")),
     Rule("century", _CENTURY, _century_resolve, ("القرن",)),
     Rule("season", _SEASON, _season_resolve, ("ربيع", "صيف", "خريف", "شتاء")),
-    Rule("set", _SET, _set_resolve),
-    Rule("plural_relative", _PLURAL_REL, _plural_rel_resolve),
+    Rule("set", _SET, _set_resolve, ("كل", "يا", "مر", "ايام", "بعد")),
+    Rule(
+        "plural_relative",
+        _PLURAL_REL,
+        _plural_rel_resolve,
+        ("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت"),
+    ),
     Rule("duration", _DURATION, _duration_resolve),
-    Rule("present", _PRESENT, _present_resolve),
+    Rule("present", _PRESENT, _present_resolve, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
 )
 
 
