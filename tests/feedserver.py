@@ -259,7 +259,10 @@ class FeedServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if body:
-                    self.wfile.write(body)
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client stopped reading (the size cap does exactly that)
 
             def log_message(self, *args: Any) -> None:
                 pass

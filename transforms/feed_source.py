@@ -252,6 +252,7 @@ class _PollHost(beam.DoFn):
         self.pipeline = uuid.uuid4().hex  # scopes _HostGuard to this pipeline (copies share it)
         names = ("polls", "not_modified", "unchanged", "changed", "error", "throttled", "items", "ticks_skipped")
         self.counters = {name: Metrics.counter("akhbar", f"feed_{name}") for name in names}
+        self.inputs = Metrics.counter("akhbar", "inputs")  # bodies parsed: the summary's "from N inputs"
 
     def setup(self) -> None:
         import requests
@@ -306,6 +307,7 @@ class _PollHost(beam.DoFn):
         items = new = 0
         newest: str | None = None
         if response.outcome == "changed" and response.body is not None:
+            self.inputs.inc()
             articles, dead = self._parse(spec, response.body, result.charset, iso(now))
             for letter in dead:
                 yield beam.pvalue.TaggedOutput(DEAD, letter)
@@ -393,8 +395,9 @@ class DetectNewItems(beam.PTransform):
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         return (
             articles
-            | "KeyByItem" >> beam.Map(lambda a: (item_key(feed_of(a), a.url, a.guid, a.id), a))
-            | "FirstSightOnly" >> beam.ParDo(_DetectNew()).with_input_types(tuple[str, Article])
+            | "KeyByItem"
+            >> beam.Map(lambda a: (item_key(feed_of(a), a.url, a.guid, a.id), a)).with_output_types(tuple[str, Article])
+            | "FirstSightOnly" >> beam.ParDo(_DetectNew())
         )
 
 
@@ -515,11 +518,11 @@ class PollFeeds(beam.PTransform):
         hosts = sorted(self.config.by_host())
         polled = (
             ticks
-            | "FanOutToHosts" >> beam.FlatMap(lambda tick, names: [(name, tick) for name in names], hosts)
-            | "PollHosts"
-            >> beam.ParDo(_PollHost(self.config))
-            .with_input_types(tuple[str, float])
-            .with_outputs(DEAD, HEALTH, main="articles")
+            | "FanOutToHosts"
+            >> beam.FlatMap(lambda tick, names: [(name, tick) for name in names], hosts).with_output_types(
+                tuple[str, float]
+            )
+            | "PollHosts" >> beam.ParDo(_PollHost(self.config)).with_outputs(DEAD, HEALTH, main="articles")
         )
         return {"articles": polled.articles, DEAD: polled[DEAD], HEALTH: polled[HEALTH]}
 
