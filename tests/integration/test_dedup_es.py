@@ -14,6 +14,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from eval.dedup import edit_article, load_articles
@@ -24,6 +25,7 @@ from transforms.elasticsearch import EsConfig, article_to_document, ensure_index
 from transforms.records import Article
 
 ROOT = Path(__file__).resolve().parents[2]
+PRISM_BIN = ROOT / "var" / "runners" / "prism"
 CORPUS = ROOT / ".." / "shared" / "data" / "arabic-news" / "articles.jsonl"
 JUBEIR = "snn-aawsat-2015-08-10-196"
 # Saudi Press Agency stories and their reprints (clusters measured in the corpus), plus
@@ -68,10 +70,14 @@ class _Spill(beam.DoFn):
         Path(self.folder, f"{uuid.uuid4().hex}.pkl").write_bytes(pickle.dumps(element))
 
 
-def dedup_run(articles, es, config=None):
-    """One run: NearDedup against the index; returns (articles, duplicates, dead) as lists."""
+def dedup_run(articles, es, config=None, runner_args=None):
+    """One run: NearDedup against the index; returns (articles, duplicates, dead) as lists.
+
+    ``runner_args`` run it on another runner (the default is the test pipeline's Direct runner).
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        with TestPipeline() as p:
+        pipeline = beam.Pipeline(options=PipelineOptions(runner_args)) if runner_args else TestPipeline()
+        with pipeline as p:
             out = p | beam.Create(list(articles)) | NearDedup(es, config or load_config())
             for name in ("articles", "duplicates", "dead"):
                 Path(tmp, name).mkdir()
@@ -166,6 +172,37 @@ def test_two_halves_in_two_runs_give_the_clusters_of_one_run(es_client, index_na
     finally:
         es_client.indices.delete_index_template(name=f"akhbar-{one_alias}", ignore=[404])
         es_client.indices.delete_index_template(name=f"akhbar-{halves_alias}", ignore=[404])
+
+
+def test_cross_run_lookup_on_the_prism_runner(es_client, index_name, corpus):
+    """The same second run on a portable runner: DoFns pickled, clients built in setup()."""
+    if not PRISM_BIN.exists():
+        pytest.fail(f"{PRISM_BIN} is missing: run `make prism`")
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    original = as_article(corpus[JUBEIR], "2015-08-10T09:00:00+03:00")
+    index_all(es_client, index_name, dedup_run([original], es)[0])
+    later = [
+        as_article(corpus["snn-almadina-2015-08-11-529"], "2015-08-11T09:00:00+03:00"),
+        as_article(edit_article(corpus[JUBEIR], "lead_drop_respell"), "2015-08-17T09:00:00+03:00"),
+        as_article(corpus["ant-CN-middleEast-982-20180520"]),
+    ]
+    # Own job server: the Direct runner's earlier attempt to start a (downloaded) Prism is
+    # cached in the process-wide Prism singleton, without --prism_location.
+    prism = [
+        "--runner=PrismRunner",
+        f"--prism_location={PRISM_BIN}",
+        "--environment_type=LOOPBACK",
+        "--experiments=disable_prism_server_singleton",
+    ]
+    on_prism = dedup_run(later, es, runner_args=prism)
+    on_direct = dedup_run(later, es)
+    assert on_prism == on_direct
+    assert {a.id: a.dedup["duplicate_of"] for a in on_prism[0]} == {
+        "snn-almadina-2015-08-11-529": JUBEIR,
+        f"{JUBEIR}~lead_drop_respell": JUBEIR,
+        "ant-CN-middleEast-982-20180520": None,
+    }
 
 
 def test_lookup_in_a_missing_index_finds_nothing(index_name, corpus):
