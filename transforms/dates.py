@@ -731,10 +731,15 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         number = _number(m.group("yw") or m.group("yw2") or m.group("yw3"))
         if not isinstance(number, int) or number < 100 or (m.group("yw3") and number < 1000):
             return None
-        if m.group("yw3") and (
-            m.group("kw")
-            or ctx.word_before(start) not in {"في", "من", "الي", "حتي", "منذ", "مواليد"}
-            or _number_context_blocked(ctx, start, end)
+        if (
+            m.group("yw3")
+            and (
+                m.group("kw")
+                or ctx.word_before(start) not in {"في", "من", "الي", "حتي", "منذ", "مواليد"}
+                or _number_context_blocked(ctx, start, end)
+                # a lone "ألفي/ألفين" is a count ("أكثر من ألفي جريح") unless the clause or a range ends there
+                or (" " not in m.group("yw3") and not re.match(r"\s*(?:[.،,؛!?]|الي|حتي|$)", ctx.folded[end : end + 5]))
+            )
         ):
             return None
         year = number
@@ -1129,7 +1134,9 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         if first_unit.group("u") in {"عقد", "عقدا"}:
             return None  # عقد is also "holding" / "contract"
         after = ctx.word_after(end)
-        if parts[0][1] is None and (after.startswith("ال") or after in _L.units or after in _L.gregorian_months):
+        if parts[0][1] is None and (
+            after.startswith("ال") or after in _L.units or after in _L.gregorian_months or after[:1].isdigit()
+        ):
             return None  # "سنوات الحرب", "أيام شهر رمضان": a construct, not a duration
     value = _duration_value(parts)
     from_now = re.match(r"\s+من\s+الان(?!\w)", ctx.folded[end : end + 12])
