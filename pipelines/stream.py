@@ -233,12 +233,17 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, _: Any) -> None:
-        log.warning("%s received", signal.Signals(signum).name)
+        if stop.is_set():  # a second signal: give up the drain
+            raise KeyboardInterrupt
+        log.warning("%s received: draining; send it again to stop at once", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = run(argv, stop)
+    except KeyboardInterrupt:
+        print("akhbar stream: stopped without draining: in-flight items may be lost", file=sys.stderr)
+        return 130
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
