@@ -1030,16 +1030,17 @@ def _month_day_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{month}-{day:02d}")
 
 
+# Calendar units without their article: "اسبوع" -> "week" (the lexicon writes them with ال).
+_UNIT_GRAIN = {word.removeprefix("ال"): grain for word, grain in _L.period_units.items()}
 _PERIOD = re.compile(
     _LEAD
-    + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?P<unit>(?:ال|(?<=ل)ل)(?:اسبوع|شهر|عام|سنة|عقد))
+    + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?P<unit>(?:ال|(?<=ل)ل)(?:{_alt(_UNIT_GRAIN)}))
     (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
     re.VERBOSE,
 )
 _MOD_PREFIX = re.compile(
     rf"(?:(?P<mod>{_MOD})\s+|(?P<half>{_HALF})\s+(?:من\s+)?|(?P<week>الاسبوع\s+(?P<wn>{_ORD}|الاخير))\s+(?:من\s+)?)$"
 )
-_UNIT_GRAIN = {"اسبوع": "week", "شهر": "month", "عام": "year", "سنة": "year", "عقد": "decade"}
 
 
 def _period_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
@@ -1070,17 +1071,6 @@ _DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?<!\w)(?P<u>{_UNITS})(?P<on
 _DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
 _AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
 _TIME_UNITS = {"S", "M", "H"}
-_UNIT_SECONDS = {
-    "S": 1,
-    "M": 60,
-    "H": 3600,
-    "D": 86400,
-    "W": 604800,
-    "MO": 2592000,
-    "Y": 31536000,
-    "DE": 315360000,
-    "CE": 3153600000,
-}
 
 
 def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
