@@ -21,6 +21,8 @@ INSTALL_REQUIRES = [
     "babel==2.18.0",
     "pycountry==26.2.16",
     "python-crfsuite==0.9.12",
+    "trafilatura==2.3.1",  # full-page fetch for summary-only feeds (akhbar stream)
+    "lxml-html-clean==0.4.6",  # lxml 6 moved lxml.html.clean, which trafilatura imports, here
     "crcmod==1.7",  # silences Beam's import-time warning; fast CRC for its file IO
 ]
 
