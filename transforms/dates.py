@@ -1620,11 +1620,11 @@ RULES: tuple[Rule, ...] = (
 def _select(candidates: list[Candidate]) -> list[Candidate]:
     """Keep the longest candidates (earlier rule on ties) that do not overlap."""
     chosen: list[Candidate] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(max((c.end for c in candidates), default=0))  # 1 where a chosen span sits
     for cand in sorted(candidates, key=lambda c: (-(c.end - c.start), c.rule, c.start)):
-        if all(cand.end <= s or cand.start >= e for s, e in taken):
+        if not any(taken[cand.start : cand.end]):
             chosen.append(cand)
-            taken.append((cand.start, cand.end))
+            taken[cand.start : cand.end] = b"\x01" * (cand.end - cand.start)
     return sorted(chosen, key=lambda c: c.start)
 
 
