@@ -1730,11 +1730,11 @@ def _merge_ranges(cands: list[Candidate], ctx: Context) -> list[Candidate]:
     return merged
 
 
-def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, cands: list[Candidate], ctx: Context) -> str:
+def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, following: list[Candidate], ctx: Context) -> str:
     """The date a clock time belongs to: a full date just before it in the sentence, else just after."""
     if last_day and cand.start - last_day[1] < 40 and not _CLAUSE_BREAK.search(ctx.folded, last_day[1], cand.start):
         return last_day[0]
-    for other in cands:
+    for other in following:
         if other.start >= cand.end and other.start - cand.end < 50 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", other.value):
             if not _CLAUSE_BREAK.search(ctx.folded, cand.end, other.start):
                 return other.value
@@ -1750,7 +1750,7 @@ def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidat
     out: list[Candidate] = []
     last_year: str | None = None
     last_day: tuple[str, int] | None = None
-    for cand in cands:
+    for index, cand in enumerate(cands):
         prev = out[-1] if out else None
         if (
             prev is not None
@@ -1764,7 +1764,7 @@ def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidat
         if cand.same_year and last_year and re.match(r"\d{4}", cand.value):
             cand.value = last_year + cand.value[4:]
         if cand.dateless_time:
-            cand.value = _attached_date(cand, last_day, cands, ctx) + cand.value[10:]
+            cand.value = _attached_date(cand, last_day, cands[index + 1 : index + 3], ctx) + cand.value[10:]
         if cand.type == "DATE" and re.match(r"\d{4}(?!\d)", cand.value):
             last_year = cand.value[:4]
         if re.match(r"\d{4}-\d{2}-\d{2}(?:T|$)", cand.value):
