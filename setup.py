@@ -45,7 +45,10 @@ setup(
     license="GPL-3.0-or-later",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*", "config", "config.*"]),
-    package_data={"config": ["*.json", "*.yaml", "gazetteers/*", "kibana/*"], "transforms": ["models/*"]},
+    package_data={
+        "config": ["*.json", "*.yaml", "dates/*.yaml", "gazetteers/*", "kibana/*"],
+        "transforms": ["models/*"],
+    },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
