@@ -31,12 +31,14 @@ def cmd_batch(argv: list[str]) -> int:
     return 0 if summary.ok else 1
 
 
-def cmd_normalize(_: argparse.Namespace) -> int:
+def cmd_normalize(args: argparse.Namespace) -> int:
     from transforms.normalize import fold
+    from transforms.stem import stem_text
 
     sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]  # bad bytes must not stop the stream
     for line in sys.stdin:
-        sys.stdout.write(fold(line.rstrip("\n")) + "\n")
+        folded = fold(line.rstrip("\n"))
+        sys.stdout.write((stem_text(folded) if args.stems else folded) + "\n")
     return 0
 
 
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         help="poll feeds continuously (Beam streaming pipeline); see `akhbar stream --help`",
         add_help=False,
     )
-    commands.add_parser("normalize", help="fold stdin lines to the search/dedup form")
+    normalize = commands.add_parser("normalize", help="fold stdin lines to the search/dedup form")
+    normalize.add_argument("--stems", action="store_true", help="print the light stems (the folded.stems field) instead")
     tag = commands.add_parser("tag", help="tag dates and entities in stdin text; prints JSON")
     tag.add_argument(
         "--published", help="publication day YYYY-MM-DD that relative dates resolve against (default: today)"
