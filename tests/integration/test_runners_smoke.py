@@ -85,13 +85,14 @@ def runner_args(name: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def stop_java_job_servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Stop every job server a test started when it ends.
+def stop_job_servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stop every job server a test started when it ends, and let the SDK's threads settle.
 
-    Beam stops them only when the Python process exits, so a test session would otherwise
-    keep one idle JVM (about 700 MB) per Flink or Spark run. Prism's singleton server goes
-    too: Beam's process cache keeps every server alive while any other is registered.
+    Beam stops job servers only when the Python process exits, so a test session would otherwise
+    keep one idle JVM (about 700 MB) per Flink or Spark run. Prism's singleton server goes too:
+    Beam's process cache keeps every server alive while any other is registered.
     """
+    threads_before = set(threading.enumerate())
     started: list[job_server.StopOnExitJobServer] = []
     original_start = job_server.StopOnExitJobServer.start
 
@@ -103,6 +104,27 @@ def stop_java_job_servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for server in started:
         server.stop()
+    wait_for_threads_to_settle(threads_before)
+
+
+def wait_for_threads_to_settle(threads_before: set[threading.Thread], quiet: float = 1.0, limit: float = 10.0) -> None:
+    """Wait until no thread started since `threads_before` has come or gone for `quiet` seconds.
+
+    Stopping a server makes the SDK's gRPC reader threads log tracebacks as they die. On CPython
+    3.11, formatting a traceback runs ast.parse, which is not thread-safe: if pytest parses a
+    module at the same moment (e.g. a lazy plugin import), it fails with "SystemError: AST
+    constructor recursion depth mismatch". So those threads finish here, before the next step.
+    """
+    deadline = time.monotonic() + limit
+    seen: frozenset[threading.Thread] = frozenset()
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        alive = frozenset(t for t in threading.enumerate() if t not in threads_before)
+        if alive != seen:
+            seen, quiet_since = alive, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet:
+            return
+        time.sleep(0.1)
 
 
 def read_lines(directory: Path, pattern: str = "*") -> list[str]:
