@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import RunConfig, load_run_config
+from pipelines.options import RunConfig, load_run_config, local_runner
 from pipelines.summary import RunSummary, summarize
 from transforms.dedup import ExactDedup, NearDedup, load_config
 from transforms.elasticsearch import (
@@ -128,7 +128,7 @@ def run(argv: list[str] | None = None) -> RunSummary:
         raise SystemExit("akhbar batch: give at least one --input (or --resume with pending documents)")
     prepare(cfg)
     run_dir = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     build(pipeline, cfg, run_dir, resume)
     result = pipeline.run()
     result.wait_until_finish()

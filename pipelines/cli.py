@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         add_help=False,
     )
     normalize = commands.add_parser("normalize", help="fold stdin lines to the search/dedup form")
-    normalize.add_argument("--stems", action="store_true", help="print the light stems (the folded.stems field) instead")
+    normalize.add_argument("--stems", action="store_true", help="print the light stems (folded.stems) instead")
     tag = commands.add_parser("tag", help="tag dates and entities in stdin text; prints JSON")
     tag.add_argument(
         "--published", help="publication day YYYY-MM-DD that relative dates resolve against (default: today)"

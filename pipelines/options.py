@@ -78,6 +78,29 @@ class RunConfig:
     dedup: dict[str, Any]
 
 
+def local_runner(options: PipelineOptions) -> Any:
+    """The runner for ``options``: Beam's in-process engine when none (or DirectRunner) is named.
+
+    Beam 2.70's DirectRunner first tries Prism and, with no ``--prism_location``, downloads it
+    from GitHub at run time; akhbar never downloads anything while running, so it runs the
+    engine the DirectRunner falls back to (the FnApiRunner, which honours
+    ``--direct_num_workers`` and ``--direct_running_mode``) directly. Any other ``--runner``
+    (PrismRunner, FlinkRunner, SparkRunner, DataflowRunner) is used as given.
+    """
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    name = options.view_as(StandardOptions).runner
+    if name not in (None, "DirectRunner", "direct"):
+        return None  # beam.Pipeline builds the named runner itself
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=provision)
+
+
 def es_url(flag: str | None) -> str:
     return flag or os.environ.get("AKHBAR_ES_URL") or DEFAULT_ES_URL
 

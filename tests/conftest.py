@@ -15,6 +15,23 @@ SEED = REPO / "samples" / "seed.txt"
 SAMPLE_FEED = REPO / "samples" / "feed.xml"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """TestPipeline runs on Beam's DirectRunner, which in 2.70 first tries Prism and, without a
+    --prism_location, downloads it from GitHub. Nothing may download at run time: make that
+    attempt fail at once, so the DirectRunner falls back to its in-process engine. Pipelines
+    that name PrismRunner with a local --prism_location are untouched."""
+    from apache_beam.options.pipeline_options import PrismRunnerOptions
+    from apache_beam.runners.portability import prism_runner
+
+    class LocalOnlyPrismRunner(prism_runner.PrismRunner):
+        def run_pipeline(self, pipeline, options):  # type: ignore[no-untyped-def]
+            if not options.view_as(PrismRunnerOptions).prism_location:
+                raise RuntimeError("no --prism_location: akhbar never downloads Prism at run time")
+            return super().run_pipeline(pipeline, options)
+
+    prism_runner.PrismRunner = LocalOnlyPrismRunner  # type: ignore[misc]
+
+
 def es_url() -> str:
     return os.environ.get("AKHBAR_ES_URL", f"http://127.0.0.1:{os.environ.get('ES_PORT', '9200')}")
 
