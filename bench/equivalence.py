@@ -98,9 +98,10 @@ def compare(left: Clusters, right: Clusters) -> dict[str, Any]:
     only_left = sorted(set(left) - set(right))
     only_right = sorted(set(right) - set(left))
     differ = sorted(i for i in set(left) & set(right) if left[i] != right[i])
-    multi = {}
+    multi: dict[str, int] = {}
     for cluster_id, _ in left.values():
-        multi[cluster_id] = multi.get(cluster_id, 0) + 1
+        if cluster_id is not None:
+            multi[cluster_id] = multi.get(cluster_id, 0) + 1
     return {
         "documents": [len(left), len(right)],
         "same_ids": not only_left and not only_right,
@@ -116,7 +117,7 @@ def compare(left: Clusters, right: Clusters) -> dict[str, Any]:
 def delete_alias(client: Any, alias: str) -> None:
     """The alias's versioned index, its dead-letter index and its template ``akhbar-<alias>``."""
     client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
-    client.indices.delete_index_template(name=f"akhbar-{alias}", ignore=[404])
+    client.options(ignore_status=404).indices.delete_index_template(name=f"akhbar-{alias}")
 
 
 def timed_run(argv: list[str]) -> tuple[Any, float]:
