@@ -429,6 +429,50 @@ def stage_profile(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+PROFILE_BUCKETS = (  # (name, a function whose cumulative time is that part of the pipeline)
+    ("entities (EntityTagger.tag)", "entities.py", "tag"),
+    ("dates (tag_dates)", "dates.py", "tag_dates"),
+    ("clean (clean_article)", "stages.py", "clean_article"),
+    ("parse (parse_jsonl)", "sources.py", "parse_jsonl"),
+    ("dedup fingerprint", "dedup.py", "fingerprint"),
+    ("documents (article_to_document)", "elasticsearch.py", "article_to_document"),
+    ("bulk writes (BulkWriter.write)", "elasticsearch.py", "write"),
+)
+
+
+def cprofile_pipeline(rows: Sequence[dict[str, Any]], es_url: str, client: Any) -> dict[str, Any]:
+    """cProfile of ``pipelines.batch.run`` in this process (default runner: one in-process
+    worker), the cumulative seconds of the functions in ``PROFILE_BUCKETS`` against the total."""
+    import cProfile
+    import pstats
+
+    corpus = equivalence.write_slice(rows, WORKDIR / "corpus-profile.jsonl")
+    alias = f"bench-profile-{uuid.uuid4().hex[:8]}"
+    argv = equivalence.batch_argv([str(corpus)], alias, es_url, WORKDIR / "runs", "default")
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    try:
+        summary = profiler.runcall(equivalence.timed_run, argv)[0]
+    finally:
+        equivalence.delete_alias(client, alias)
+    seconds = time.perf_counter() - started
+    profiler.dump_stats(str(WORKDIR / "pipeline.pstats"))
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    cumulative: dict[str, float] = {}
+    for (filename, _, function), (_, _, _, cum, _) in stats.items():
+        for name, file_suffix, wanted in PROFILE_BUCKETS:
+            if function == wanted and filename.endswith(f"transforms/{file_suffix}"):
+                cumulative[name] = max(cumulative.get(name, 0.0), cum)
+    return {
+        "articles": len(rows),
+        "summary": summary.line(),
+        "seconds": round(seconds, 2),
+        "cumulative_seconds": {k: round(v, 2) for k, v in sorted(cumulative.items(), key=lambda kv: -kv[1])},
+        "share_of_run": {k: round(v / seconds, 3) for k, v in sorted(cumulative.items(), key=lambda kv: -kv[1])},
+        "pstats": str(WORKDIR / "pipeline.pstats"),
+    }
+
+
 # --- environment and report -----------------------------------------------------------------------
 
 
@@ -676,14 +720,33 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: whole corpus on the default runner and Flink, compare ids and clusters.",
     )
     parser.add_argument("--spark", action="store_true", help="with --equivalence: also Spark.")
+    parser.add_argument(
+        "--cprofile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: cProfile the pipeline on the first N articles (default runner, in process).",
+    )
     args = parser.parse_args(argv)
-    args.out = args.out or str(WORKDIR / "equivalence.json" if args.equivalence else RESULTS)
+    if not args.out:
+        args.out = str(
+            WORKDIR / "equivalence.json"
+            if args.equivalence
+            else WORKDIR / "cprofile.json"
+            if args.cprofile
+            else RESULTS
+        )
     WORKDIR.mkdir(parents=True, exist_ok=True)
 
     from transforms.elasticsearch import EsConfig, make_client
 
     client = make_client(EsConfig(url=args.es_url, request_timeout=120))
     try:
+        if args.cprofile:
+            out = cprofile_pipeline(load_rows(Path(args.corpus), 1.0)[: args.cprofile], args.es_url, client)
+            write(out, Path(args.out))
+            print(json.dumps(out, ensure_ascii=False, indent=2))
+            return 0
         if args.equivalence:
             out = equivalence_check(args, client)
             print(json.dumps({k: v for k, v in out.items() if k != "environment"}, ensure_ascii=False, indent=2))
