@@ -35,26 +35,69 @@ ANERCORP_TYPES = {"PERS": "PER", "ORG": "ORG", "LOC": "LOC", "MISC": "MISC"}
 WOJOOD_TYPES = {"PERS": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC"}
 NEWSFANE_TYPES = {
     **dict.fromkeys(
-        ("Politician", "Athlete", "Artist", "Other_PER", "Religious_PER", "Scientist",
-         "Businessperson", "Lawyer", "Engineer", "Police"),
+        (
+            "Politician",
+            "Athlete",
+            "Artist",
+            "Other_PER",
+            "Religious_PER",
+            "Scientist",
+            "Businessperson",
+            "Lawyer",
+            "Engineer",
+            "Police",
+        ),
         "PER",
     ),
     **dict.fromkeys(
-        ("Government", "Non-Governmental", "Commercial", "Educational", "Media", "Sports",
-         "Religious_ORG", "Medical-Science", "Entertainment"),
+        (
+            "Government",
+            "Non-Governmental",
+            "Commercial",
+            "Educational",
+            "Media",
+            "Sports",
+            "Religious_ORG",
+            "Medical-Science",
+            "Entertainment",
+        ),
         "ORG",
     ),
     **dict.fromkeys(
-        ("Nation", "Population-Center", "State-or-Province", "GPE-Cluster", "County-or-District",
-         "Continent", "Water-Body", "Land-Region-Natural", "Celestial"),
+        (
+            "Nation",
+            "Population-Center",
+            "State-or-Province",
+            "GPE-Cluster",
+            "County-or-District",
+            "Continent",
+            "Water-Body",
+            "Land-Region-Natural",
+            "Celestial",
+        ),
         "LOC",
     ),
 }
 # Fine classes deliberately left out (not PER/ORG/LOC in ANERcorp's sense): groups of people
 # (العرب), facilities, vehicles, weapons and products.
 NEWSFANE_UNMAPPED = {
-    "Group", "Building-Grounds", "Airport", "Path", "Subarea-Facility", "Air", "Land", "Water",
-    "Shooting", "Projectile", "Book", "Movie", "Software", "Hardware", "Food", "Drug", "Plant",
+    "Group",
+    "Building-Grounds",
+    "Airport",
+    "Path",
+    "Subarea-Facility",
+    "Air",
+    "Land",
+    "Water",
+    "Shooting",
+    "Projectile",
+    "Book",
+    "Movie",
+    "Software",
+    "Hardware",
+    "Food",
+    "Drug",
+    "Plant",
 }
 
 Sentence = tuple[list[str], list[str]]

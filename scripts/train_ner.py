@@ -151,7 +151,8 @@ def build_gazetteers() -> None:
     countries = derived_country_names()
     (GAZETTEER_DIR / "countries.txt").write_text(
         "# Derived by scripts/train_ner.py from Babel CLDR and pycountry; do not edit by hand.\n"
-        + "\n".join(countries) + "\n",
+        + "\n".join(countries)
+        + "\n",
         encoding="utf-8",
     )
     print(f"countries.txt: {len(countries)} names")

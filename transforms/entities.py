@@ -10,8 +10,8 @@ name:
    entities of the same article);
 2. whole names and single words are mapped through ``config/gazetteers/variants.tsv``
    (ترمب -> ترامب), keys compared with ``transforms.normalize.fold``;
-3. a short person name maps to the full name of the same article that contains it
-   (بوتين -> فلاديمير بوتين, شي -> شي جين بينغ).
+3. a short person or organization name maps to the full name of the same article that
+   contains it (بوتين -> فلاديمير بوتين, شي -> شي جين بينغ, أتلتيكو -> أتلتيكو مدريد).
 
 ``facets(annotations, text)`` groups canonical names per type and adds ``countries_mentioned``
 from nationality adjectives (الصيني -> الصين) and from locations that are countries.
@@ -46,6 +46,7 @@ from transforms.normalize import fold
 
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "ner.crfsuite"
 
+SHORT_FORM_TYPES = ("PER", "ORG")
 FACET_BY_TYPE = {"PER": "persons", "ORG": "organizations", "LOC": "locations", "MISC": "misc"}
 
 Annotation = dict[str, Any]
@@ -149,24 +150,22 @@ class Canonicalizer:
         self._resolve_short_forms(annotations)
 
     def _resolve_short_forms(self, annotations: list[Annotation]) -> None:
-        """A person name that is part of a longer one in the same article takes the longer one."""
-        persons = [ann for ann in annotations if ann["type"] == "PER"]
-        full_names = [(i, fold(ann["canonical"]).split(" ")) for i, ann in enumerate(persons)]
-        for i, ann in enumerate(persons):
-            words = fold(ann["canonical"]).split(" ")
-            candidates = [
-                (j, persons[j]["canonical"])
-                for j, longer in full_names
-                if len(longer) > len(words) and _contains(longer, words)
-            ]
-            if not candidates:
-                continue
-            earlier = [c for c in candidates if c[0] < i]
-            distinct_later = {name for _, name in candidates}
-            if earlier:
-                ann["canonical"] = earlier[-1][1]
-            elif len(distinct_later) == 1:
-                ann["canonical"] = candidates[0][1]
+        """A person or organization name inside a longer one of the same type and article takes it."""
+        for type_ in SHORT_FORM_TYPES:
+            mentions = [ann for ann in annotations if ann["type"] == type_]
+            full_names = [(i, fold(ann["canonical"]).split(" ")) for i, ann in enumerate(mentions)]
+            for i, ann in enumerate(mentions):
+                words = fold(ann["canonical"]).split(" ")
+                candidates = [
+                    (j, mentions[j]["canonical"])
+                    for j, longer in full_names
+                    if len(longer) > len(words) and _contains(longer, words)
+                ]
+                earlier = [name for j, name in candidates if j < i]
+                if earlier:
+                    ann["canonical"] = earlier[-1]
+                elif len({name for _, name in candidates}) == 1:
+                    ann["canonical"] = candidates[0][1]
 
 
 def _contains(longer: list[str], words: list[str]) -> bool:

@@ -257,7 +257,7 @@ class Lexicon:
         self.nationalities: dict[str, str] = {}
         for adjective, country in read_table(directory / "nationalities.tsv"):
             self.nationalities[feature_form(adjective)] = country
-        self._word_cache: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        self._word_cache: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
 
     def nationality_stem(self, form: str) -> str | None:
         """The nationality adjective stem in a feature-form word (الروسية -> روسي), if any."""
@@ -302,7 +302,7 @@ class Lexicon:
             feats.append("trig=" + kind)
         if self.nationality_stem(form):
             feats.append("nat")
-        neighbour = ("stem=" + stem, "key=" + key, *(c for c in classes if not c.startswith("al")))
+        neighbour = ("stem=" + stem, "key=" + key, *(c for c in classes if c.startswith("k")))
         result = (form, neighbour, tuple(feats))
         if len(self._word_cache) < 200_000:
             self._word_cache[word] = result

@@ -13,13 +13,31 @@ from transforms.entities_features import proclitic_splits, tokenize
 SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds" / "000_c66fc04c14814b94.txt"
 
 SEED_NAMES = [
-    "شي جين بينغ", "فلاديمير بوتين", "دونالد ترامب", "يوري أوشاكوف", "كيم جونغ أون", "الصين", "روسيا",
-    "موسكو", "بكين", "أوكرانيا", "واشنطن", "كوريا الجنوبية", "مجلس الأمن الدولي", "الأمم المتحدة",
-    "منظمة شنغهاي للتعاون", "بريكس", "شينخوا", "الكرملين", "البيت الأبيض",
+    "شي جين بينغ",
+    "فلاديمير بوتين",
+    "دونالد ترامب",
+    "يوري أوشاكوف",
+    "كيم جونغ أون",
+    "الصين",
+    "روسيا",
+    "موسكو",
+    "بكين",
+    "أوكرانيا",
+    "واشنطن",
+    "كوريا الجنوبية",
+    "مجلس الأمن الدولي",
+    "الأمم المتحدة",
+    "منظمة شنغهاي للتعاون",
+    "بريكس",
+    "شينخوا",
+    "الكرملين",
+    "البيت الأبيض",
 ]
 
 ARABIC_TEXT = st.text(
-    alphabet=st.sampled_from(list("ابتثجحخدذرسشصضطظعغفقكلمنهويءأإآىةؤئ ،؛؟.!«»\"'()-–—/:0123456789٠١٢٣\u064e\u0651\n\u200e")),
+    alphabet=st.sampled_from(
+        list("ابتثجحخدذرسشصضطظعغفقكلمنهويءأإآىةؤئ ،؛؟.!«»\"'()-–—/:0123456789٠١٢٣\u064e\u0651\n\u200e")
+    ),
     max_size=200,
 )
 
@@ -137,7 +155,10 @@ def test_facets_are_unique_and_typed():
 
 def test_bio_spans_reads_stray_inside_tags_as_new_entities():
     assert bio_spans(["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-ORG", "I-PER"]) == [
-        (0, 2, "PER"), (3, 5, "LOC"), (5, 6, "ORG"), (6, 7, "PER"),
+        (0, 2, "PER"),
+        (3, 5, "LOC"),
+        (5, 6, "ORG"),
+        (6, 7, "PER"),
     ]
 
 
@@ -150,3 +171,15 @@ def test_empty_and_non_arabic_text(tagger):
     assert tagger.tag("") == []
     assert tagger.tag("   \n\u200e ") == []
     assert all(a["canonical"] for a in tagger.tag("Reuters said 2022."))
+
+
+def test_short_forms_resolve_within_type_and_article(tagger):
+    text = "فاز أتلتيكو مدريد على أرسنال، وقال مدرب أتلتيكو إن مدريد احتفلت."
+    spans = [("أتلتيكو مدريد", "ORG"), ("أرسنال", "ORG"), ("أتلتيكو", "ORG"), ("مدريد", "LOC")]
+    annotations, position = [], 0
+    for surface, type_ in spans:
+        start = text.index(surface, position)
+        position = start + len(surface)
+        annotations.append({"text": surface, "start": start, "end": position, "type": type_, "canonical": ""})
+    tagger.canonicalizer.canonicalize(text, annotations)
+    assert [a["canonical"] for a in annotations] == ["أتلتيكو مدريد", "أرسنال", "أتلتيكو مدريد", "مدريد"]
