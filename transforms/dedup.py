@@ -28,7 +28,7 @@ import re
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -413,6 +413,7 @@ class IndexedMatch:
     cluster_id: str  # the indexed document's dedup.cluster_id (its own id when it has none)
     similarity: float
     same_content: bool  # identical content hash: an exact duplicate already indexed
+    canonical_published_at: str | None = None  # published_at of the cluster's canonical document
 
 
 @dataclass(frozen=True)
@@ -444,13 +445,16 @@ def match_indexed(
     config: DedupConfig = DedupConfig(),
 ) -> tuple[IndexedMatch, ...]:
     """Verify Elasticsearch hits (``_id`` and ``_source`` with ``dedup.minhash``,
-    ``dedup.cluster_id``, ``dedup.content_hash``) against an article; the article's own
-    document and unparsable signatures are skipped."""
+    ``dedup.cluster_id``, ``dedup.content_hash``, ``published_at``) against an article; the
+    article's own document and unparsable signatures are skipped. A hit that is its
+    cluster's canonical gives ``canonical_published_at``; for the others the caller fills it.
+    """
     matches = []
     for hit in hits:
         if hit.get("_id") == article_id:
             continue
-        dedup = (hit.get("_source") or {}).get("dedup") or {}
+        source = hit.get("_source") or {}
+        dedup = source.get("dedup") or {}
         same_content = dedup.get("content_hash") == digest
         if same_content:
             similarity = 1.0
@@ -462,41 +466,40 @@ def match_indexed(
             similarity = pair_similarity(signature, size, other, other_size, config.measure)
         if similarity >= config.threshold:
             cluster_id = dedup.get("cluster_id") or hit["_id"]
-            matches.append(IndexedMatch(hit["_id"], cluster_id, round(similarity, 4), same_content))
+            published = source.get("published_at") if cluster_id == hit["_id"] else None
+            matches.append(IndexedMatch(hit["_id"], cluster_id, round(similarity, 4), same_content, published))
     return tuple(sorted(matches, key=lambda m: (-m.similarity, m.id)))
 
 
-def resolve_component(members: Sequence[Member]) -> dict[str, Resolution]:
-    """Final cluster of each member of a run's component.
+def resolve_component(members: Sequence[Member]) -> tuple[dict[str, Resolution], dict[str, str]]:
+    """Final cluster of each member of a component, and the indexed clusters to relabel.
 
-    If any member matched an indexed document, the whole component joins that indexed
-    cluster (the one with the best match, ties by cluster id; a member that *is* an indexed
-    cluster's canonical keeps it): the older indexed canonical stays canonical. Otherwise the
-    component is a new cluster whose canonical is the earliest published member, ties by id.
-    Members whose exact content is already indexed under another id get ``exact_of``.
+    The component (articles of this run connected by verified pairs, joined with every
+    indexed cluster any of them matched) gets one canonical: the earliest published among
+    its members and the matched clusters' canonicals, ties by id; that is what one run over
+    all those articles would elect. Returns ``(resolutions, merges)``: ``merges`` maps each
+    matched indexed cluster id that is not the canonical to the canonical id (its indexed
+    documents must be relabelled). Members whose exact content is already indexed under
+    another id get ``exact_of`` (they are dropped, so they never become canonical).
     """
-    ids = {m.id for m in members}
-    all_matches = [match for m in members for match in m.matches]
-    resolutions: dict[str, Resolution] = {}
-    if all_matches:
-        own = sorted({match.cluster_id for match in all_matches} & ids)
-        best = min(all_matches, key=lambda match: (-match.similarity, match.cluster_id))
-        cluster_id = own[0] if own else best.cluster_id
-        for m in members:
-            best_own = m.matches[0].similarity if m.matches else m.similarity
-            exact = next((match.id for match in m.matches if match.same_content), None)
-            if m.id == cluster_id:
-                resolutions[m.id] = Resolution(cluster_id, None, None, exact)
-            else:
-                resolutions[m.id] = Resolution(cluster_id, cluster_id, best_own, exact)
-        return resolutions
-    canonical = min(members, key=lambda m: published_sort_key(m.published_at, m.id)).id
+    exact_of = {m.id: next((match.id for match in m.matches if match.same_content), None) for m in members}
+    candidates = {m.id: m.published_at for m in members if exact_of[m.id] is None}
+    indexed: dict[str, str | None] = {}
     for m in members:
+        for match in m.matches:
+            indexed.setdefault(match.cluster_id, match.canonical_published_at)
+    for cluster_id, published_at in indexed.items():
+        candidates.setdefault(cluster_id, published_at)
+    canonical = min(candidates, key=lambda node: published_sort_key(candidates[node], node))
+    resolutions: dict[str, Resolution] = {}
+    for m in members:
+        similarities = [s for s in (m.similarity, m.matches[0].similarity if m.matches else None) if s is not None]
         if m.id == canonical:
-            resolutions[m.id] = Resolution(canonical, None, None)
+            resolutions[m.id] = Resolution(canonical, None, None, exact_of[m.id])
         else:
-            resolutions[m.id] = Resolution(canonical, canonical, m.similarity)
-    return resolutions
+            resolutions[m.id] = Resolution(canonical, canonical, max(similarities, default=None), exact_of[m.id])
+    merges = {cluster_id: canonical for cluster_id in sorted(indexed) if cluster_id != canonical}
+    return resolutions, merges
 
 
 def _instant(text: str | None) -> float:
@@ -524,6 +527,7 @@ def choose_survivor(group: Sequence[Article], reason: str) -> tuple[Article, lis
 
 DUPLICATES = "duplicates"
 DEAD = "dead"
+MERGES = "merges"
 
 
 def _dead(step: str, article: Article, err: BaseException) -> beam.pvalue.TaggedOutput:
@@ -655,17 +659,27 @@ def _key_by_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str,
         yield component, article
 
 
-class _LookupIndexed(beam.DoFn):
-    """Batches of (component, article) -> (component, (article, matches)) with one msearch
-    per batch on ``dedup.bands``; a batch Elasticsearch cannot answer goes to ``dead``."""
+def _retrying(call: Any, attempts: int = 5) -> Any:
+    """``call()`` retried with exponential backoff on connection errors, 429 and 5xx."""
+    delay = 0.5
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as err:
+            status = getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", None)
+            if attempt == attempts - 1 or (status is not None and status not in {429, 500, 502, 503, 504}):
+                raise
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
 
-    ATTEMPTS = 5
 
-    def __init__(self, es_config: Any, config: DedupConfig) -> None:
+class _ElasticsearchDoFn(beam.DoFn):
+    """A DoFn with an Elasticsearch client built in setup() and closed in teardown()."""
+
+    def __init__(self, es_config: Any) -> None:
         self.es_config = es_config
-        self.config = config
         self.client: Any = None
-        self.failures = Metrics.counter("dedup", "lookup_failures")
 
     def setup(self) -> None:
         from transforms.elasticsearch import make_client
@@ -675,6 +689,17 @@ class _LookupIndexed(beam.DoFn):
     def teardown(self) -> None:
         if self.client is not None:
             self.client.close()
+
+
+class _LookupIndexed(_ElasticsearchDoFn):
+    """Batches of (component, article) -> (component, (article, matches)): one msearch per
+    batch on ``dedup.bands``, one mget for the published_at of the matched clusters'
+    canonicals; a batch Elasticsearch cannot answer goes to ``dead``."""
+
+    def __init__(self, es_config: Any, config: DedupConfig) -> None:
+        super().__init__(es_config)
+        self.config = config
+        self.failures = Metrics.counter("dedup", "lookup_failures")
 
     def _search(self, signed: list[Article]) -> list[list[dict]]:
         searches: list[dict[str, Any]] = []
@@ -693,17 +718,7 @@ class _LookupIndexed(beam.DoFn):
                     },
                 }
             )
-        delay = 0.5
-        for attempt in range(self.ATTEMPTS):
-            try:
-                response = self.client.msearch(searches=searches)
-                break
-            except Exception as err:
-                status = getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", None)
-                if attempt == self.ATTEMPTS - 1 or (status is not None and status not in {429, 500, 502, 503, 504}):
-                    raise
-                time.sleep(delay)
-                delay *= 2
+        response = _retrying(lambda: self.client.msearch(searches=searches))
         results: list[list[dict]] = []
         for item in response["responses"]:
             if "error" in item:
@@ -714,28 +729,55 @@ class _LookupIndexed(beam.DoFn):
             results.append(item["hits"]["hits"])
         return results
 
+    def _canonical_dates(self, cluster_ids: set[str]) -> dict[str, str | None]:
+        if not cluster_ids:
+            return {}
+        ids = sorted(cluster_ids)
+        response = _retrying(
+            lambda: self.client.mget(index=self.es_config.alias, ids=ids, source_includes=["published_at"])
+        )
+        return {doc["_id"]: (doc.get("_source") or {}).get("published_at") for doc in response["docs"]}
+
     def process(self, batch: list[tuple[str, Article]]) -> Iterator[Any]:
         signed = [article for _, article in batch if article.dedup.get("bands")]
         try:
             hits_per_article = self._search(signed) if signed else []
+            matches_by_id: dict[str, tuple[IndexedMatch, ...]] = {}
+            for article, hits in zip(signed, hits_per_article, strict=True):
+                signature, size = decode_signature(article.dedup["minhash"], self.config.num_perm)
+                digest = article.dedup["content_hash"]
+                matches_by_id[article.id] = match_indexed(article.id, signature, size, digest, hits, self.config)
+            missing = {m.cluster_id for ms in matches_by_id.values() for m in ms if m.cluster_id != m.id}
+            dates = self._canonical_dates(missing)
         except Exception as err:
             self.failures.inc(len(batch))
             for _, article in batch:
                 yield _dead("dedup_lookup", article, err)
             return
-        hits_by_id = {article.id: hits for article, hits in zip(signed, hits_per_article, strict=True)}
         for component, article in batch:
-            matches: tuple[IndexedMatch, ...] = ()
-            if article.id in hits_by_id:
-                signature, size = decode_signature(article.dedup["minhash"], self.config.num_perm)
-                matches = match_indexed(
-                    article.id, signature, size, article.dedup["content_hash"], hits_by_id[article.id], self.config
-                )
+            matches = tuple(
+                replace(m, canonical_published_at=dates.get(m.cluster_id)) if m.cluster_id in dates else m
+                for m in matches_by_id.get(article.id, ())
+            )
             yield component, (article, matches)
 
 
+def _cluster_links(keyed: tuple[str, tuple[Article, tuple[IndexedMatch, ...]]]) -> Iterator[tuple[str, str]]:
+    component, (_, matches) = keyed
+    for match in matches:
+        yield component, match.cluster_id
+
+
+def _key_by_joined_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Any]]:
+    component, joined = keyed
+    joined_component = joined["joined"][0] if joined["joined"] else component
+    for member in joined["member"]:
+        yield joined_component, member
+
+
 class _Resolve(beam.DoFn):
-    """A run component and its indexed matches -> final ``dedup`` fields, or ``duplicates``."""
+    """A component and its indexed matches -> final ``dedup`` fields, or ``duplicates``;
+    indexed clusters to relabel go to ``merges`` as (old cluster id, canonical id)."""
 
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
@@ -750,7 +792,9 @@ class _Resolve(beam.DoFn):
         ]
         in_run = best_similarities(signed, self.config)
         members = [Member(a.id, a.published_at, in_run.get(a.id), matches) for a, matches in group]
-        resolutions = resolve_component(members)
+        resolutions, merges = resolve_component(members)
+        for old_cluster, canonical in merges.items():
+            yield beam.pvalue.TaggedOutput(MERGES, (old_cluster, canonical))
         for article, matches in group:
             resolution = resolutions[article.id]
             if matches:
@@ -776,18 +820,74 @@ class _Resolve(beam.DoFn):
                 yield resolved
 
 
+class _ApplyMerges(_ElasticsearchDoFn):
+    """Batches of (old cluster id, canonical id) -> the indexed documents of the old clusters
+    relabelled: a search for them, then one bulk of partial updates (no scripts, so it
+    also works on a server without the reindex and painless modules). Idempotent: relabelled
+    documents no longer match the search. Failures go to ``dead``."""
+
+    PAGE = 1000
+
+    def __init__(self, es_config: Any) -> None:
+        super().__init__(es_config)
+        self.relabelled = Metrics.counter("dedup", "indexed_documents_relabelled")
+
+    def _relabel(self, old_clusters: list[str], canonical: str) -> None:
+        while True:
+            response = _retrying(
+                lambda: self.client.search(
+                    index=self.es_config.alias,
+                    query={"terms": {"dedup.cluster_id": old_clusters}},
+                    size=self.PAGE,
+                    source=False,
+                    ignore_unavailable=True,
+                )
+            )
+            hits = response["hits"]["hits"]
+            if not hits:
+                return
+            operations: list[dict[str, Any]] = []
+            for hit in hits:
+                is_canonical = hit["_id"] == canonical
+                dedup = {
+                    "cluster_id": canonical,
+                    "duplicate_of": None if is_canonical else canonical,
+                    "is_canonical": is_canonical,
+                }
+                operations += [{"update": {"_index": hit["_index"], "_id": hit["_id"]}}, {"doc": {"dedup": dedup}}]
+            result = _retrying(lambda operations=operations: self.client.bulk(operations=operations, refresh=True))
+            if result.get("errors"):
+                failed = [item["update"] for item in result["items"] if "error" in item["update"]]
+                raise RuntimeError(f"relabelling {len(failed)} documents failed, first: {failed[0]}")
+            self.relabelled.inc(len(hits))
+
+    def process(self, batch: list[tuple[str, str]]) -> Iterator[Any]:
+        old_by_canonical: dict[str, set[str]] = {}
+        for old_cluster, canonical in batch:
+            old_by_canonical.setdefault(canonical, set()).add(old_cluster)
+        for canonical, old_clusters in sorted(old_by_canonical.items()):
+            try:
+                self._relabel(sorted(old_clusters), canonical)
+            except Exception as err:
+                detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+                element = f"merge clusters {sorted(old_clusters)} into {canonical}"
+                yield beam.pvalue.TaggedOutput(DEAD, DeadLetter("dedup_merge", "", detail, element, canonical))
+
+
 class NearDedup(beam.PTransform):
     """PCollection[Article] -> {"articles", "duplicates", "dead"}: near duplicates within the
     run and against what is already indexed.
 
     Steps: fingerprint each article; group (id, signature) by LSH band key and verify the
     pairs of each group; connected components of the verified edges (one global combine of
-    the edge list); batched Elasticsearch lookup of the band keys (one msearch per batch of
-    ``config.lookup_batch_size``) to find indexed near duplicates; resolve each component
-    (``resolve_component``). Output articles carry ``dedup`` = content_hash, cluster_id,
-    duplicate_of (None for a canonical), similarity, is_canonical, bands, minhash,
-    fold_version. ``duplicates``: ``(article, reason, kept_id)`` with reason
-    ``same_content_indexed`` (always) or ``near_duplicate`` (when
+    the edge list); batched Elasticsearch lookup of the band keys (one msearch and one mget
+    per batch of ``config.lookup_batch_size``) to find indexed near duplicates; join each
+    component with the indexed clusters it matched (a second global combine); resolve each
+    joined component (``resolve_component``: earliest published canonical) and relabel the
+    indexed clusters it absorbed (a search and a bulk of partial updates per canonical). Output articles carry
+    ``dedup`` = content_hash, cluster_id, duplicate_of (None for a canonical), similarity,
+    is_canonical, bands, minhash, fold_version. ``duplicates``: ``(article, reason,
+    kept_id)`` with reason ``same_content_indexed`` (always) or ``near_duplicate`` (when
     ``config.drop_near_duplicates``). ``es_config`` None skips the cross-run lookup.
     """
 
@@ -813,20 +913,37 @@ class NearDedup(beam.PTransform):
         )
         if self.es_config is None:
             with_matches = component_to_article | "NoLookup" >> beam.Map(lambda kv: (kv[0], (kv[1], ())))
-            lookup_dead: list[beam.PCollection] = []
-        else:
-            looked_up = (
-                component_to_article
-                | "BatchForLookup" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
-                | "LookupIndexed"
-                >> beam.ParDo(_LookupIndexed(self.es_config, self.config)).with_outputs(DEAD, main="matches")
-            )
-            with_matches = looked_up.matches
-            lookup_dead = [looked_up[DEAD]]
-        resolved = (
+            resolved = self._resolve(with_matches)
+            return {"articles": resolved.articles, DUPLICATES: resolved[DUPLICATES], DEAD: signed[DEAD]}
+        looked_up = (
+            component_to_article
+            | "BatchForLookup" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
+            | "LookupIndexed"
+            >> beam.ParDo(_LookupIndexed(self.es_config, self.config)).with_outputs(DEAD, main="matches")
+        )
+        component_to_joined = (
+            looked_up.matches
+            | "LinkIndexedClusters" >> beam.FlatMap(_cluster_links)
+            | "JoinIndexedClusters" >> beam.CombineGlobally(_ComponentsFn()).without_defaults()
+            | "ExplodeJoins" >> beam.FlatMap(lambda joined: joined.items())
+        )
+        with_matches = (
+            {"member": looked_up.matches, "joined": component_to_joined}
+            | "JoinWithIndexed" >> beam.CoGroupByKey()
+            | "KeyByJoinedComponent" >> beam.FlatMap(_key_by_joined_component)
+        )
+        resolved = self._resolve(with_matches)
+        merged = (
+            resolved[MERGES]
+            | "BatchMerges" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
+            | "RelabelIndexedClusters" >> beam.ParDo(_ApplyMerges(self.es_config)).with_outputs(DEAD, main="done")
+        )
+        dead = (signed[DEAD], looked_up[DEAD], merged[DEAD]) | "FlattenDead" >> beam.Flatten()
+        return {"articles": resolved.articles, DUPLICATES: resolved[DUPLICATES], DEAD: dead}
+
+    def _resolve(self, with_matches: beam.PCollection) -> Any:
+        return (
             with_matches
             | "GroupByComponent" >> beam.GroupByKey()
-            | "ResolveClusters" >> beam.ParDo(_Resolve(self.config)).with_outputs(DUPLICATES, main="articles")
+            | "ResolveClusters" >> beam.ParDo(_Resolve(self.config)).with_outputs(DUPLICATES, MERGES, main="articles")
         )
-        dead = (signed[DEAD], *lookup_dead) | "FlattenDead" >> beam.Flatten()
-        return {"articles": resolved.articles, DUPLICATES: resolved[DUPLICATES], DEAD: dead}

@@ -16,11 +16,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
+from elasticsearch.helpers import bulk, scan
 
 from eval.dedup import edit_article, load_articles
 from pipelines.batch import run
 from tests.conftest import es_url
-from transforms.dedup import NearDedup, load_config
+from transforms.dedup import ExactDedup, NearDedup, load_config
 from transforms.elasticsearch import EsConfig, article_to_document, ensure_index
 from transforms.records import Article
 
@@ -70,15 +71,22 @@ class _Spill(beam.DoFn):
         Path(self.folder, f"{uuid.uuid4().hex}.pkl").write_bytes(pickle.dumps(element))
 
 
-def dedup_run(articles, es, config=None, runner_args=None):
-    """One run: NearDedup against the index; returns (articles, duplicates, dead) as lists.
+def dedup_run(articles, es, config=None, runner_args=None, exact=False):
+    """One run: NearDedup (after ExactDedup when ``exact``) against the index; returns
+    (articles, duplicates, dead) as lists.
 
     ``runner_args`` run it on another runner (the default is the test pipeline's Direct runner).
     """
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = beam.Pipeline(options=PipelineOptions(runner_args)) if runner_args else TestPipeline()
         with pipeline as p:
-            out = p | beam.Create(list(articles)) | NearDedup(es, config or load_config())
+            created = p | beam.Create(list(articles))
+            first = created | ExactDedup() if exact else {"articles": created}
+            near = first["articles"] | NearDedup(es, config or load_config())
+            out = {"articles": near["articles"]}
+            for name in ("duplicates", "dead"):
+                parts = [near[name], first[name]] if exact else [near[name]]
+                out[name] = parts | f"Flatten{name}" >> beam.Flatten()
             for name in ("articles", "duplicates", "dead"):
                 Path(tmp, name).mkdir()
                 _ = out[name] | f"Spill{name}" >> beam.ParDo(_Spill(str(Path(tmp, name))))
@@ -89,13 +97,14 @@ def dedup_run(articles, es, config=None, runner_args=None):
 
 
 def index_all(client, alias, articles):
-    for article in articles:
-        client.index(index=alias, id=article.id, document=article_to_document(article))
+    """What the sink does at the end of a run (here: plain bulk index, then refresh)."""
+    actions = ({"_index": alias, "_id": a.id, "_source": article_to_document(a)} for a in articles)
+    bulk(client, actions, raise_on_error=True)
     client.indices.refresh(index=alias)
 
 
 def indexed_clusters(client, alias):
-    hits = client.search(index=alias, query={"match_all": {}}, size=100, source=["dedup"])["hits"]["hits"]
+    hits = scan(client, index=alias, query={"query": {"match_all": {}}}, _source=["dedup"])
     return {h["_id"]: (h["_source"]["dedup"]["cluster_id"], h["_source"]["dedup"]["duplicate_of"]) for h in hits}
 
 
@@ -174,6 +183,36 @@ def test_two_halves_in_two_runs_give_the_clusters_of_one_run(es_client, index_na
         es_client.indices.delete_index_template(name=f"akhbar-{halves_alias}", ignore=[404])
 
 
+def test_a_later_article_bridging_two_indexed_clusters_merges_them(es_client, index_name, corpus):
+    """Two reprints of one SPA story that verify only through a third (published later)."""
+    first_a, first_b, bridge = "snn-3alyoum-2015-08-10-18", "snn-almadina-2015-08-10-570", "snn-alwatan-2015-08-11-968"
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    earlier, _, _ = dedup_run([as_article(corpus[first_a]), as_article(corpus[first_b])], es)
+    assert {a.dedup["cluster_id"] for a in earlier} == {first_a, first_b}  # not near duplicates of each other
+    index_all(es_client, index_name, earlier)
+    later, _, dead = dedup_run([as_article(corpus[bridge])], es)
+    assert dead == []
+    index_all(es_client, index_name, later)
+    assert indexed_clusters(es_client, index_name) == {
+        first_a: (first_a, None),
+        first_b: (first_a, first_a),
+        bridge: (first_a, first_a),
+    }
+
+
+def test_a_backfilled_earlier_original_becomes_canonical(es_client, index_name, corpus):
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    reprint = as_article(corpus["snn-almadina-2015-08-11-529"], "2015-08-11T09:00:00+03:00")
+    index_all(es_client, index_name, dedup_run([reprint], es)[0])
+    original = as_article(corpus[JUBEIR], "2015-08-10T09:00:00+03:00")
+    later, _, dead = dedup_run([original], es)
+    assert dead == [] and later[0].dedup["duplicate_of"] is None
+    index_all(es_client, index_name, later)
+    assert indexed_clusters(es_client, index_name) == {JUBEIR: (JUBEIR, None), reprint.id: (JUBEIR, JUBEIR)}
+
+
 def test_cross_run_lookup_on_the_prism_runner(es_client, index_name, corpus):
     """The same second run on a portable runner: DoFns pickled, clients built in setup()."""
     if not PRISM_BIN.exists():
@@ -203,6 +242,41 @@ def test_cross_run_lookup_on_the_prism_runner(es_client, index_name, corpus):
         f"{JUBEIR}~lead_drop_respell": JUBEIR,
         "ant-CN-middleEast-982-20180520": None,
     }
+
+
+@pytest.mark.slow
+def test_corpus_days_in_two_runs_match_one_run_and_reingesting_adds_nothing(es_client, index_name, corpus):
+    """1,500 SaudiNewsNet articles (SPA wires and their reprints), in publication order."""
+    rows = sorted(
+        (r for r in corpus.values() if r["id"].startswith("snn-") and r["published"] and r["body"].strip()),
+        key=lambda r: (r["published"], r["id"]),
+    )[:1500]
+    articles = [as_article(r) for r in rows]
+    one_alias, halves_alias = f"{index_name}-one", f"{index_name}-halves"
+    try:
+        for alias in (one_alias, halves_alias):
+            ensure_index(es_client, alias)
+        one_es, halves_es = EsConfig(url=es_url(), alias=one_alias), EsConfig(url=es_url(), alias=halves_alias)
+        kept, duplicates, dead = dedup_run(articles, one_es, exact=True)
+        assert dead == [] and len(kept) + len(duplicates) == len(articles)
+        index_all(es_client, one_alias, kept)
+        half = len(articles) // 2
+        for part in (articles[:half], articles[half:]):
+            part_kept, _, part_dead = dedup_run(part, halves_es, exact=True)
+            assert part_dead == []
+            index_all(es_client, halves_alias, part_kept)
+        one_run = indexed_clusters(es_client, one_alias)
+        assert indexed_clusters(es_client, halves_alias) == one_run
+        assert len({cluster for cluster, duplicate_of in one_run.values() if duplicate_of}) > 50
+
+        again, _, dead = dedup_run(articles, one_es, exact=True)
+        assert dead == []
+        assert {a.id: (a.dedup["cluster_id"], a.dedup["duplicate_of"]) for a in again} == one_run
+        index_all(es_client, one_alias, again)
+        assert es_client.count(index=one_alias)["count"] == len(one_run)
+    finally:
+        for alias in (one_alias, halves_alias):
+            es_client.indices.delete_index_template(name=f"akhbar-{alias}", ignore=[404])
 
 
 def test_lookup_in_a_missing_index_finds_nothing(index_name, corpus):

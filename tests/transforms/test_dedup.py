@@ -297,26 +297,45 @@ def test_resolve_new_component_elects_earliest_published():
         Member("a", "2015-08-11", 0.8),
         Member("c", None, 0.7),
     ]
-    result = resolve_component(members)
+    result, merges = resolve_component(members)
+    assert merges == {}
     assert result["b"].duplicate_of is None and result["b"].cluster_id == "b"
     assert (result["a"].duplicate_of, result["a"].similarity) == ("b", 0.8)
     assert result["c"].cluster_id == "b"
 
 
-def test_resolve_joins_the_indexed_cluster_and_keeps_its_canonical():
-    members = [
-        Member("new1", "2015-08-01", None, (IndexedMatch("old2", "old1", 0.7, False),)),
-        Member("new2", "2015-08-02", 0.9),
-    ]
-    result = resolve_component(members)
-    assert {m: (r.cluster_id, r.duplicate_of) for m, r in result.items()} == {
-        "new1": ("old1", "old1"),
-        "new2": ("old1", "old1"),
+def test_resolve_joins_the_indexed_cluster_and_keeps_its_older_canonical():
+    older = IndexedMatch("old2", "old1", 0.7, False, "2015-07-01")
+    members = [Member("new1", "2015-08-01", None, (older,)), Member("new2", "2015-08-02", 0.9)]
+    result, merges = resolve_component(members)
+    assert {m: (r.cluster_id, r.duplicate_of, r.similarity) for m, r in result.items()} == {
+        "new1": ("old1", "old1", 0.7),
+        "new2": ("old1", "old1", 0.9),
     }
-    rerun = resolve_component([Member("old1", "2015-07-01", None, (IndexedMatch("old2", "old1", 0.7, False),))])
-    assert rerun["old1"].duplicate_of is None and rerun["old1"].cluster_id == "old1"
-    exact = resolve_component([Member("copy", None, None, (IndexedMatch("orig", "orig", 1.0, True),))])
-    assert exact["copy"].exact_of == "orig"
+    assert merges == {}
+    rerun, merges = resolve_component([Member("old1", "2015-07-01", None, (older,))])
+    assert rerun["old1"].duplicate_of is None and rerun["old1"].cluster_id == "old1" and merges == {}
+
+
+def test_resolve_merges_bridged_clusters_and_backfills_under_the_earliest():
+    bridge = Member(
+        "new",
+        "2015-08-11",
+        None,
+        (IndexedMatch("x2", "x1", 0.8, False, "2015-08-10"), IndexedMatch("y1", "y1", 0.6, False, "2015-08-09")),
+    )
+    result, merges = resolve_component([bridge])
+    assert (result["new"].cluster_id, result["new"].duplicate_of) == ("y1", "y1")
+    assert merges == {"x1": "y1"}
+    backfill = Member("early", "2015-08-01", None, (IndexedMatch("x2", "x1", 0.8, False, "2015-08-10"),))
+    result, merges = resolve_component([backfill])
+    assert result["early"].duplicate_of is None and merges == {"x1": "early"}
+
+
+def test_resolve_never_elects_an_exact_copy_that_is_dropped():
+    copy = Member("copy", "2015-01-01", None, (IndexedMatch("orig", "orig", 1.0, True, "2015-08-10"),))
+    result, merges = resolve_component([copy])
+    assert result["copy"].exact_of == "orig" and result["copy"].cluster_id == "orig" and merges == {}
 
 
 # --- composites ------------------------------------------------------------------------------
