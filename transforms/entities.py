@@ -47,6 +47,8 @@ from transforms.normalize import fold
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "ner.crfsuite"
 
 SHORT_FORM_TYPES = ("PER", "ORG")
+PROPAGATED_TYPES = ("PER", "ORG", "LOC")
+PROPAGATE_MAX_COUNT = 2000
 FACET_BY_TYPE = {"PER": "persons", "ORG": "organizations", "LOC": "locations", "MISC": "misc"}
 
 Annotation = dict[str, Any]
@@ -86,6 +88,33 @@ def extend_to_gazetteer(lexicon: Lexicon, words: Sequence[str], labels: list[str
         if inside and starts_inside and ends_inside and all(label[2:] == type_ for label in inside):
             labels[first:last] = ["B-" + type_] + ["I-" + type_] * (last - first - 1)
     return labels
+
+
+def propagate_in_document(lexicon: Lexicon, sentences: Sequence[Sequence[str]], labels: list[list[str]]) -> None:
+    """Tag later/earlier bare mentions of a one-word name the CRF found elsewhere in the article.
+
+    The CRF sees one sentence at a time and misses repeats of a name in weaker contexts. A word
+    left ``O``, standing alone between ``O`` words, whose key (clitics and article off) is a
+    one-word PER/ORG/LOC entity elsewhere in the document takes that entity's majority type.
+    Very frequent words (more than ``PROPAGATE_MAX_COUNT`` in the unlabelled news) are skipped.
+    """
+    votes: dict[str, Counter[str]] = {}
+    keys = [[lexicon.word_classes.key(feature_form(word))[1] for word in words] for words in sentences]
+    for sentence_keys, sentence_labels in zip(keys, labels, strict=True):
+        for first, last, type_ in bio_spans(sentence_labels):
+            if last - first == 1 and type_ in PROPAGATED_TYPES:
+                votes.setdefault(sentence_keys[first], Counter())[type_] += 1
+    counts = lexicon.word_classes.counts
+    for sentence_keys, sentence_labels in zip(keys, labels, strict=True):
+        for i, key in enumerate(sentence_keys):
+            if sentence_labels[i] != "O" or key not in votes or len(key) < 3:
+                continue
+            if counts.get(key, 0) > PROPAGATE_MAX_COUNT:
+                continue
+            before_free = i == 0 or sentence_labels[i - 1] == "O"
+            after_free = i + 1 == len(sentence_labels) or not sentence_labels[i + 1].startswith("I-")
+            if before_free and after_free:
+                sentence_labels[i] = "B-" + votes[key].most_common(1)[0][0]
 
 
 class Canonicalizer:
@@ -216,12 +245,20 @@ class EntityTagger:
             labels = extend_to_gazetteer(self.lexicon, words, labels)
         return labels
 
+    def label_document(self, sentences: Sequence[Sequence[str]], rules: bool = True) -> list[list[str]]:
+        """BIO labels for every sentence of one document; with ``rules``, repeats are propagated."""
+        labels = [self.label_words(words, rules) for words in sentences]
+        if rules:
+            propagate_in_document(self.lexicon, sentences, labels)
+        return labels
+
     def tag(self, text: str) -> list[Annotation]:
         """Entity annotations on ``text``: ``text[start:end] == ann["text"]``, with a canonical name."""
         annotations: list[Annotation] = []
-        for sentence in sentences_of(tokenize(text), text):
-            labels = self.label_words([token.text for token in sentence])
-            for first, last, type_ in bio_spans(labels):
+        sentences = sentences_of(tokenize(text), text)
+        labels = self.label_document([[token.text for token in sentence] for sentence in sentences])
+        for sentence, sentence_labels in zip(sentences, labels, strict=True):
+            for first, last, type_ in bio_spans(sentence_labels):
                 annotations.append(_annotation(text, sentence[first:last], type_))
         self.canonicalizer.canonicalize(text, annotations)
         return annotations
