@@ -6,17 +6,19 @@ Pure functions do the work and are unit-tested without Beam:
 * near-duplicate fingerprints: ``shingles`` (word n-grams of ``fold`` tokens) ->
   ``minhash_signature`` (numpy reproduction of datasketch's ``MinHash(num_perm, seed)``,
   affine32 scheme) -> ``band_keys`` (LSH: ``bands`` bands of ``rows`` rows);
-  ``estimated_similarity`` verifies a candidate pair, ``encode_signature`` /
+  ``pair_similarity`` (estimated containment or Jaccard) verifies a candidate pair,
+  ``verify_band_group`` all pairs sharing a band key; ``encode_signature`` /
   ``decode_signature`` store a signature in Elasticsearch (``dedup.minhash``);
 * ``cluster``: union-find over verified pairs, canonical = earliest published, ties by id;
 * ``match_indexed`` / ``resolve_component``: join a run's clusters to clusters already in
-  the index.
+  the index, electing one canonical across runs.
 
 The Beam composites ``ExactDedup`` and ``NearDedup`` only adapt these. Data flow:
 Article -> ExactDedup (one survivor per id and per content hash) -> NearDedup (sign,
 group by band key, verify pairs, connected components, batched Elasticsearch lookup of
-band keys, join existing clusters) -> Article with ``dedup`` filled. Losers leave through
-the ``duplicates`` output as ``(article, reason, kept_id)``.
+band keys, join the indexed clusters matched, relabel indexed clusters a run absorbs) ->
+Article with ``dedup`` filled. Losers leave through the ``duplicates`` output as
+``(article, reason, kept_id)``; failures through ``dead`` as ``DeadLetter``.
 """
 
 from __future__ import annotations
@@ -204,7 +206,9 @@ def estimated_containment(sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, siz
     return min(1.0, jaccard * (size_a + size_b) / ((1.0 + jaccard) * min(size_a, size_b)))
 
 
-def pair_similarity(sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int, measure: str = "jaccard") -> float:
+def pair_similarity(
+    sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int, measure: str = "containment"
+) -> float:
     """The similarity ``config.measure`` names, compared against ``config.threshold``."""
     if measure == "containment":
         return estimated_containment(sig_a, size_a, sig_b, size_b)
@@ -659,19 +663,22 @@ def _key_by_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str,
         yield component, article
 
 
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
 def _retrying(call: Any, attempts: int = 5) -> Any:
-    """``call()`` retried with exponential backoff on connection errors, 429 and 5xx."""
+    """``call()``, retried with exponential backoff on connection errors, 429 and 5xx."""
     delay = 0.5
-    for attempt in range(attempts):
+    for _ in range(attempts - 1):
         try:
             return call()
         except Exception as err:
             status = getattr(err, "status_code", None) or getattr(getattr(err, "meta", None), "status", None)
-            if attempt == attempts - 1 or (status is not None and status not in {429, 500, 502, 503, 504}):
+            if status is not None and status not in _RETRYABLE_STATUS:
                 raise
             time.sleep(delay)
             delay *= 2
-    raise AssertionError("unreachable")
+    return call()
 
 
 class _ElasticsearchDoFn(beam.DoFn):
