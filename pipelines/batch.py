@@ -135,9 +135,10 @@ def run(argv: list[str] | None = None) -> RunSummary:
     summary = summarize(result)
     if resume and summary.ok:
         FileSystems.delete(resume)  # replayed: ids are stable, so nothing was indexed twice
-    client = make_client(cfg.es)
-    try:
-        client.indices.refresh(index=cfg.es.alias)
-    finally:
-        client.close()
+    if not summary.pending:  # make what was written searchable now, not at the next refresh
+        client = make_client(cfg.es)
+        try:
+            client.indices.refresh(index=cfg.es.alias)
+        finally:
+            client.close()
     return summary
