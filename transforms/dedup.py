@@ -180,7 +180,8 @@ def estimated_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
 
 def _band_salt(config: DedupConfig) -> bytes:
     # Keys from signatures made with other parameters must never collide with these.
-    return f"f{FOLD_VERSION}n{config.shingle_size}p{config.num_perm}s{config.seed}r{config.rows}".encode()[:16]
+    scheme = f"fold{FOLD_VERSION}:n{config.shingle_size}:p{config.num_perm}:s{config.seed}:r{config.rows}"
+    return hashlib.blake2b(scheme.encode("ascii"), digest_size=16).digest()
 
 
 def band_keys(signature: np.ndarray, config: DedupConfig = DedupConfig()) -> list[str]:
