@@ -13,6 +13,7 @@ from typing import Any
 from apache_beam.metrics.metric import MetricsFilter
 
 INPUT_LEVEL_STEPS = ("read", "decode", "parse")  # dead letters that never became articles
+NON_ARTICLE_STEPS = ("dedup_merge",)  # dead letters about index maintenance, not about an article
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class RunSummary:
 
     @property
     def dead(self) -> int:
-        return self.get("dead")
+        return self.get("dead") - sum(self.get(f"dead_{step}") for step in NON_ARTICLE_STEPS)
 
     @property
     def pending(self) -> int:
@@ -92,6 +93,8 @@ class RunSummary:
         if self.pending:
             rows.append(("pending", self.pending, "Elasticsearch unreachable: re-run with --resume"))
         rows.append(("retries", self.get("sink_retries"), "Elasticsearch requests or items retried"))
+        if merges := sum(self.get(f"dead_{step}") for step in NON_ARTICLE_STEPS):
+            rows.append(("relabel failed", merges, "indexed clusters not relabelled (dead letters, step dedup_merge)"))
         width = max(len(name) for name, _, _ in rows)
         lines = [f"  {name:<{width}}  {value:>7}  {detail}" for name, value, detail in rows]
         return "\n".join(["akhbar run summary", *lines, self.line()])

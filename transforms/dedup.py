@@ -702,7 +702,7 @@ class _ElasticsearchDoFn(beam.DoFn):
 class _LookupIndexed(_ElasticsearchDoFn):
     """Batches of (component, article) -> (component, (article, matches)): one msearch per
     batch on ``dedup.bands``, one mget for the published_at of the matched clusters'
-    canonicals; a batch Elasticsearch cannot answer goes to ``dead``."""
+    canonicals; a batch Elasticsearch cannot answer goes on without indexed matches (noted)."""
 
     def __init__(self, es_config: Any, config: DedupConfig) -> None:
         super().__init__(es_config)
@@ -758,9 +758,13 @@ class _LookupIndexed(_ElasticsearchDoFn):
             missing = {m.cluster_id for ms in matches_by_id.values() for m in ms if m.cluster_id != m.id}
             dates = self._canonical_dates(missing)
         except Exception as err:
+            # Elasticsearch unreachable or failing: the articles are still good. They go on with
+            # in-run dedup only (noted), and the sink indexes them or keeps them pending for
+            # --resume; dead-lettering them here would lose them to a passing outage.
             self.failures.inc(len(batch))
-            for _, article in batch:
-                yield _dead("dedup_lookup", article, err)
+            note = f"cross-run dedup skipped: {type(err).__name__}: {err}"[:300]
+            for component, article in batch:
+                yield component, (article.with_(notes=(*article.notes, note)), ())
             return
         for component, article in batch:
             matches = tuple(
