@@ -57,8 +57,8 @@ MODEL_FILE = REPO / "transforms" / "models" / "ner.crfsuite"
 NON_PLACE_TERRITORIES = {"EU", "EZ", "UN", "QO", "ZZ", "001", "XA", "XB"}
 
 CRF_PARAMS = {
-    "c1": 0.05,
-    "c2": 0.01,
+    "c1": 0.1,
+    "c2": 0.05,
     "max_iterations": 250,
     "feature.possible_transitions": True,
     "feature.minfreq": 1,
