@@ -2,8 +2,9 @@
 
 Flow: ``EntityTagger.tag(text)`` tokenizes with character offsets, splits sentences, labels
 each token with the shipped CRF (``transforms/models/ner.crfsuite``, features in
-``transforms.entities_features``), turns BIO labels into spans and gives each span a canonical
-name:
+``transforms.entities_features``), applies two rules (grow an entity to the multiword gazetteer
+name it is part of; propagate one-word names to their bare repeats in the article), turns BIO
+labels into spans and gives each span a canonical name:
 
 1. the first word loses proclitics (و ف ب ل ك, لل -> ال) unless they belong to the name; the
    reading kept is the one best attested as a name (gazetteers, ANERcorp entity words, other
@@ -15,8 +16,8 @@ name:
 
 ``facets(annotations, text)`` groups canonical names per type and adds ``countries_mentioned``
 from nationality adjectives (الصيني -> الصين) and from locations that are countries.
-Everything here is plain Python; the Beam DoFn that shares one tagger per worker lives in
-``transforms``' pipeline adapters.
+Everything here is plain Python without Beam; a DoFn builds one ``EntityTagger`` per worker
+(``apache_beam.utils.shared.Shared``) and calls ``tag`` and ``facets``.
 """
 
 from __future__ import annotations

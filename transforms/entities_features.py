@@ -315,7 +315,7 @@ class Lexicon:
         neighbours = [n for _, n, _ in per_word]
         stems = [n[0][5:] for n in neighbours]
         kinds = [self.triggers.get(f) or self.triggers.get(s) or "" for f, s in zip(forms, stems, strict=True)]
-        gaz_tags = [[] for _ in words]  # type: list[list[str]]
+        gaz_tags: list[list[str]] = [[] for _ in words]
         for type_, gazetteer in self.gazetteers.items():
             i = 0
             while i < len(forms):
