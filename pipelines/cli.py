@@ -16,9 +16,15 @@ from pipelines.options import es_url
 
 
 def cmd_batch(argv: list[str]) -> int:
+    from elastic_transport import ConnectionError as EsConnectionError
+
     from pipelines.batch import run
 
-    summary = run(argv)
+    try:
+        summary = run(argv)
+    except EsConnectionError as err:
+        print(f"akhbar: Elasticsearch unreachable while preparing the run ({err}); nothing was read", file=sys.stderr)
+        return 2
     print(summary.render())
     if summary.pending:
         print(

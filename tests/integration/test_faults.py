@@ -21,7 +21,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from tests import fuzz_corpus
-from tests.conftest import REPO, SHARED_DATA, es_url
+from tests.conftest import REPO, SAMPLE_FEED, SEED, SHARED_DATA, es_url
 
 AKHBAR = str(REPO / ".venv" / "bin" / "akhbar")
 SUMMARY = re.compile(r"read=(\d+) indexed=(\d+) duplicates=(\d+) dead-lettered=(\d+)(?: pending=(\d+))?")
@@ -64,11 +64,13 @@ def corpus_slice(path: Path, count: int, skip: int = 0) -> Path:
 
 
 def batch(*inputs: Path | str, index: str, url: str, tmp: Path, config: dict | None = None) -> subprocess.Popen:
+    flags = [str(i) for i in inputs if str(i).startswith("--")]
+    paths = [str(i) for i in inputs if not str(i).startswith("--")]
     args = [
         AKHBAR,
         "batch",
-        "--input",
-        *map(str, inputs),
+        *flags,
+        *(["--input", *paths] if paths else []),
         "--index",
         index,
         "--es-url",
@@ -225,3 +227,35 @@ def test_a_thousand_broken_inputs_are_all_accounted_for(es_client, index_name, t
     huge = es_client.search(index=index_name, query={"term": {"origin": str(cases / "case-huge.jsonl") + ":1"}})
     assert any("capped" in note for hit in huge["hits"]["hits"] for note in hit["_source"]["notes"])
     print(f"fuzz: {len(paths)} inputs, summary {counts}")
+
+
+def test_outage_longer_than_the_budget_leaves_pending_documents_for_resume(tmp_path):
+    node = EsNode(9253)
+    node.up()
+    index = f"akhbar-test-resume-{uuid.uuid4().hex[:8]}"
+    client = node.client()
+    try:
+        process = batch(
+            SEED, SAMPLE_FEED, index=index, url=node.url, tmp=tmp_path, config={"elasticsearch": {"retry_budget_s": 3}}
+        )
+        while not client.indices.exists(index=f"{index}-deadletter"):  # the run's setup is done
+            assert process.poll() is None
+            time.sleep(0.05)
+        time.sleep(1)  # let the setup's last answer reach the run
+        node.kill()  # before the sink stage: every write meets a dead server
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 1, out + err
+        assert "--resume" in err and "pending=11" in out
+        pending = list((tmp_path / "pending").rglob("pending-*.jsonl"))
+        assert sum(len(f.read_text().splitlines()) for f in pending) == 11
+
+        node.up()
+        code, counts, output = finish(batch("--resume", index=index, url=node.url, tmp=tmp_path))
+        assert code == 0, output
+        assert counts == {"read": 11, "indexed": 11, "duplicates": 0, "dead": 0, "pending": 0}
+        assert not list((tmp_path / "pending").rglob("pending-*.jsonl"))
+        assert len(ids_in(client, index)) == 11
+    finally:
+        client.indices.delete(index=f"{index}*", ignore_unavailable=True, allow_no_indices=True)
+        client.close()
+        node.down()
