@@ -8,6 +8,7 @@ fields add the server's own ``arabic`` analysis where it exists.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from transforms.normalize import fold
 from transforms.stem import stem_text
@@ -74,5 +75,5 @@ def format_hits(hits: list[dict[str, Any]]) -> str:
         snippet = " ".join((hit.get("body") or "").split())[:160]
         lines.append(f"    {snippet}")
         if hit.get("url"):
-            lines.append(f"    {hit['url']}")
+            lines.append(f"    {unquote(hit['url'])}")  # readable Arabic paths, as browsers show them
     return "\n".join(lines)
