@@ -96,7 +96,8 @@ def propagate_in_document(lexicon: Lexicon, sentences: Sequence[Sequence[str]], 
 
     The CRF sees one sentence at a time and misses repeats of a name in weaker contexts. A word
     left ``O``, standing alone between ``O`` words, whose key (clitics and article off) is a
-    one-word PER/ORG/LOC entity elsewhere in the document takes that entity's majority type.
+    one-word PER/ORG/LOC entity or the last word of a person's name elsewhere in the document
+    takes that entity's majority type (يوسف القرضاوي ... القرضاوي).
     Very frequent words (more than ``PROPAGATE_MAX_COUNT`` in the unlabelled news) are skipped.
     """
     votes: dict[str, Counter[str]] = {}
@@ -105,6 +106,8 @@ def propagate_in_document(lexicon: Lexicon, sentences: Sequence[Sequence[str]], 
         for first, last, type_ in bio_spans(sentence_labels):
             if last - first == 1 and type_ in PROPAGATED_TYPES:
                 votes.setdefault(sentence_keys[first], Counter())[type_] += 1
+            elif type_ == "PER":
+                votes.setdefault(sentence_keys[last - 1], Counter())[type_] += 1
     counts = lexicon.word_classes.counts
     for sentence_keys, sentence_labels in zip(keys, labels, strict=True):
         for i, key in enumerate(sentence_keys):
