@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -122,8 +123,10 @@ def tree_rss_bytes(root: int) -> int:
 
 
 def run_measured(command: list[str], log_path: Path) -> dict[str, Any]:
-    """Run ``command``; wall seconds, peak RSS of its process tree, load average before/after."""
+    """Run ``command``; wall seconds, CPU seconds and peak RSS of its process tree, load average
+    before/after. CPU seconds barely depend on what else runs on the machine; wall seconds do."""
     load_before = os.getloadavg()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = 0
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
@@ -143,12 +146,15 @@ def run_measured(command: list[str], log_path: Path) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         done.set()
         sampler.join()
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:3])} failed ({child.returncode}); see {log_path}")
     last = stdout.strip().splitlines()[-1]
     counts = dict(part.split("=") for part in last.split("[")[0].split())
     return {
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
         "peak_rss_mb": round(peak / 2**20, 1),
         "summary": last,
         **{key.replace("-", "_"): int(value) for key, value in counts.items()},
@@ -184,6 +190,7 @@ def pipeline_runs(
         "args": extra,
         "runs": results,
         "median_seconds": round(seconds, 2),
+        "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in results), 2),
         "articles": results[0]["read"],
         "articles_per_s": round(results[0]["read"] / seconds, 1),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
@@ -517,8 +524,8 @@ def table(results: dict[str, Any]) -> str:
             rows.append(
                 (
                     name,
-                    f"{p['articles_per_s']} articles/s ({p['articles']} in {p['median_seconds']} s), "
-                    f"peak RSS {p['peak_rss_mb']} MB",
+                    f"{p['articles_per_s']} articles/s ({p['articles']} in {p['median_seconds']} s, "
+                    f"{p['median_cpu_seconds']} CPU s), peak RSS {p['peak_rss_mb']} MB",
                 )
             )
     if raw := results.get("raw_sink"):
@@ -535,6 +542,10 @@ def table(results: dict[str, Any]) -> str:
             rows.append((key, f"{results[key]} (target >= {TARGET_RATIO})"))
     if "scaling_4x_over_1x" in results:
         rows.append(("scaling_4x_over_1x", f"{results['scaling_4x_over_1x']} (target <= {TARGET_SCALING})"))
+    if "scaling_4x_over_1x_cpu" in results:
+        rows.append(
+            ("scaling_4x_over_1x_cpu", f"{results['scaling_4x_over_1x_cpu']} (CPU s of the pipeline processes)")
+        )
     if "dedup_scaling_4x_over_1x" in results:
         rows.append(("dedup_scaling_4x_over_1x", f"{results['dedup_scaling_4x_over_1x']} (CPU s, same corpora)"))
     stages = results.get("stages", {})
@@ -629,6 +640,7 @@ def bench(args: argparse.Namespace, client: Any) -> dict[str, Any]:
     if "4x" not in skip:
         pipeline["4x"] = pipeline_runs(corpus_4x, args.es_url, client, f"{args.times}x", [], args.pipeline_runs)
         results["scaling_4x_over_1x"] = round(pipeline["4x"]["median_seconds"] / one["median_seconds"], 2)
+        results["scaling_4x_over_1x_cpu"] = round(pipeline["4x"]["median_cpu_seconds"] / one["median_cpu_seconds"], 2)
         save()
     if "stages" not in skip:
         results["dedup_on_bench_corpora"] = dedup_on_bench_corpora(rows, four, runs=2)
