@@ -57,9 +57,12 @@ def process_and_index(
     tagged = cleaned["articles"] | "Tag" >> TagArticles()
     exact = tagged["articles"] | "ExactDedup" >> ExactDedup()
     near = exact["articles"] | "NearDedup" >> NearDedup(cfg.es, load_config(overrides=cfg.dedup))
+    # Counted behind a Reshuffle: a counting step fused after a Flatten is copied into each input's
+    # stage, and portable runners (Flink) then report the counter of one copy only.
     _ = (
         (exact["duplicates"], near["duplicates"])
         | "FlattenDuplicates" >> beam.Flatten()
+        | "GatherDuplicates" >> beam.Reshuffle()
         | "CountDuplicates" >> beam.Map(count_duplicate)
     )
     written = (

@@ -601,7 +601,14 @@ class WriteDeadLetters(beam.PTransform):
         self.directory = directory
 
     def expand(self, dead: beam.PCollection) -> beam.PCollection:
-        lines = dead | "CountDeadLetters" >> beam.Map(_count_dead) | "DeadLetterToJson" >> beam.Map(deadletter_to_json)
+        # Behind a Reshuffle, the count runs in one stage even when ``dead`` is a Flatten: fused after
+        # a Flatten it would be copied into each input's stage, and Flink reports one copy only.
+        lines = (
+            dead
+            | "GatherDeadLetters" >> beam.Reshuffle()
+            | "CountDeadLetters" >> beam.Map(_count_dead)
+            | "DeadLetterToJson" >> beam.Map(deadletter_to_json)
+        )
         _ = lines | "WriteDeadLetterFiles" >> beam.ParDo(WriteJsonLines(self.directory, "deadletter"))
         return (
             lines
