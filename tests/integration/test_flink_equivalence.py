@@ -97,13 +97,6 @@ def test_flink_indexes_the_default_runners_ids_and_clusters(runs: dict[str, Any]
     assert len(default_clusters) == default.indexed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Flink reports the duplicates_exact counter of only one of the two stages that feed "
-    "'CountDuplicates' (after 'FlattenDuplicates' in pipelines/batch.py): by-id duplicates are "
-    "counted, by-hash ones lost. Count before the Flatten; then remove this marker.",
-)
 def test_flink_summary_adds_up_like_the_default_runners(runs: dict[str, Any]) -> None:
     default, flink = runs["default"][0], runs["flink"][0]
     assert flink.ok, flink.line()
