@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 
 .PHONY: bench bench-equivalence
 
-bench: install es-up ## Benchmark the whole pipeline vs the raw sink, stages, peers, 1x/4x (~45 min on 2 busy cores)
+bench: install es-up ## Benchmark the whole pipeline vs the raw sink, stages, peers, 1x/4x (30 min measured on 2 busy cores)
 	$(BIN)/python -m bench.run --es-url $(ES_URL) --fraction $(BENCH_FRACTION) $(BENCH_ARGS)
 
 bench-equivalence: install es-up flink-jobserver ## Whole corpus on the default runner and on Flink: same ids and clusters?
