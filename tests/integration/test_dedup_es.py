@@ -285,11 +285,15 @@ def test_lookup_in_a_missing_index_finds_nothing(index_name, corpus):
     assert kept[0].dedup["cluster_id"] == JUBEIR and kept[0].dedup["duplicate_of"] is None
 
 
-def test_unreachable_server_dead_letters_the_batch(corpus):
+def test_unreachable_server_lets_the_batch_through_with_a_note(corpus):
+    """An outage must not lose articles here: they go on (in-run dedup only) to the sink, which
+    keeps them pending for --resume while the server is down."""
     article = as_article(corpus[JUBEIR])
     kept, _, dead = dedup_run([article], EsConfig(url="http://127.0.0.1:9", alias="nowhere", request_timeout=1))
-    assert kept == []
-    assert [(d.step, d.article_id) for d in dead] == [("dedup_lookup", JUBEIR)]
+    assert dead == []
+    assert [a.id for a in kept] == [JUBEIR]
+    assert kept[0].dedup["duplicate_of"] is None
+    assert any(note.startswith("cross-run dedup skipped") for note in kept[0].notes)
 
 
 def test_batch_pipeline_flags_a_later_edited_copy(es_client, index_name, corpus, tmp_path):
