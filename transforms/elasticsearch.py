@@ -150,21 +150,25 @@ def ensure_index(client: Any, alias: str) -> str:
     return index
 
 
-def ensure_deadletter_index(client: Any, cfg: EsConfig) -> None:
+def ensure_plain_index(client: Any, name: str, mapping_file: str) -> None:
+    """Create (idempotently, race-safe) a one-shard index with a mapping from ``config/``."""
     from elasticsearch import BadRequestError
 
-    name = cfg.deadletter_alias
     if client.indices.exists(index=name):
         return
     try:
         client.indices.create(
             index=name,
             settings={"number_of_shards": 1, "number_of_replicas": 0},
-            mappings=load_mapping("deadletter_mapping.json"),
+            mappings=load_mapping(mapping_file),
         )
     except BadRequestError as err:
         if "resource_already_exists" not in str(err):
             raise
+
+
+def ensure_deadletter_index(client: Any, cfg: EsConfig) -> None:
+    ensure_plain_index(client, cfg.deadletter_alias, "deadletter_mapping.json")
 
 
 # ---------------------------------------------------------------------------------------------

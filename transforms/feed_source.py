@@ -552,21 +552,9 @@ def health_id(document: dict[str, Any]) -> str:
 
 def ensure_health_index(client: Any, index: str) -> None:
     """Create the feed-health index with ``config/feed_health_mapping.json`` if it is missing."""
-    from elasticsearch import BadRequestError
+    from transforms.elasticsearch import ensure_plain_index
 
-    from transforms.elasticsearch import load_mapping
-
-    if client.indices.exists(index=index):
-        return
-    try:
-        client.indices.create(
-            index=index,
-            settings={"number_of_shards": 1, "number_of_replicas": 0},
-            mappings=load_mapping("feed_health_mapping.json"),
-        )
-    except BadRequestError as err:
-        if "resource_already_exists" not in str(err):
-            raise
+    ensure_plain_index(client, index, "feed_health_mapping.json")
 
 
 class _IndexHealth(beam.DoFn):
