@@ -15,6 +15,7 @@ exponential backoff and full jitter until the retry budget is spent.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -348,7 +349,7 @@ class BulkWriter:
             for doc_id, source in todo:
                 operations.append({"index": {"_index": self.cfg.alias, "_id": doc_id}})
                 operations.append({**source, "indexed_at": now})
-            response = self._call(lambda ops=operations: self.client.bulk(operations=ops))
+            response = self._call(functools.partial(self.client.bulk, operations=operations))
             if response is None:
                 outcomes.extend(Outcome(doc_id, "pending", "Elasticsearch unreachable", src) for doc_id, src in todo)
                 return outcomes

@@ -225,7 +225,7 @@ def parse_feed(text: str, origin: str, fetched_at: str) -> Iterator[Article | De
             published = entry.get("published") or entry.get("updated")
             parsed_time = entry.get("published_parsed") or entry.get("updated_parsed")
             if parsed_time and not published:
-                published = datetime(*parsed_time[:6], tzinfo=UTC)
+                published = datetime(*parsed_time[:6]).replace(tzinfo=UTC)
             yield make_article(
                 origin=where,
                 fetched_at=fetched_at,

@@ -30,6 +30,7 @@ class Guarded(beam.DoFn):
         self.fn = fn
 
     def process(self, article: Article) -> Iterator[Any]:
+        result: Article | DeadLetter | None
         try:
             result = self.fn(article)
         except Exception as err:
