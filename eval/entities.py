@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transforms.entities import EntityTagger, bio_spans
+from transforms.entities import EntityTagger, bio_spans, repair_bio
 from transforms.entities_features import Lexicon, feature_form, longest_matches, tokenize
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -134,18 +134,6 @@ def read_conll(
         words.append(word)
         tags.append(tag)
     return sentences
-
-
-def repair_bio(tags: list[str]) -> list[str]:
-    """A stray ``I-X`` (not after ``B-X``/``I-X``) starts an entity, as conlleval reads it."""
-    fixed = []
-    previous = "O"
-    for tag in tags:
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        fixed.append(tag)
-        previous = tag
-    return fixed
 
 
 def anercorp_test() -> list[Sentence]:

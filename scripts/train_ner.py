@@ -27,6 +27,7 @@ import pycrfsuite
 import scipy.sparse as sparse
 from scipy.sparse.linalg import svds
 
+from transforms.entities import repair_bio
 from transforms.entities_features import (
     GAZETTEER_DIR,
     WORD_CLASSES_FILE,
@@ -87,18 +88,6 @@ def read_training_sentences(path: Path) -> list[tuple[list[str], list[str]]]:
     if words:
         sentences.append((words, repair_bio(tags)))
     return sentences
-
-
-def repair_bio(tags: list[str]) -> list[str]:
-    """Turn a stray ``I-X`` (not after ``B-X``/``I-X``) into ``B-X``, as CoNLL evaluation reads it."""
-    fixed = []
-    previous = "O"
-    for tag in tags:
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        fixed.append(tag)
-        previous = tag
-    return fixed
 
 
 def derived_place_names() -> list[str]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from transforms.records import Article
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SEED = REPO / "samples" / "seed.txt"
@@ -30,6 +32,28 @@ def pytest_configure(config: pytest.Config) -> None:
             return super().run_pipeline(pipeline, options)
 
     prism_runner.PrismRunner = LocalOnlyPrismRunner  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def corpus() -> dict[str, dict]:
+    """The shared corpus, by article id."""
+    from eval.dedup import load_articles
+
+    return load_articles(SHARED_DATA / "arabic-news" / "articles.jsonl")
+
+
+def as_article(row: dict, published_at: str | None = None) -> Article:
+    """A corpus record as the pipeline's Article (ids as in the corpus)."""
+    return Article(
+        id=row["id"],
+        source=row["source"],
+        title=row["title"] or "",
+        body=row["body"] or "",
+        origin=row["origin"],
+        fetched_at="2026-11-25T08:00:00+00:00",
+        url=row["url"],
+        published_at=published_at or row["published"],
+    )
 
 
 def es_url() -> str:

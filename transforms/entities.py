@@ -55,6 +55,18 @@ FACET_BY_TYPE = {"PER": "persons", "ORG": "organizations", "LOC": "locations", "
 Annotation = dict[str, Any]
 
 
+def repair_bio(tags: list[str]) -> list[str]:
+    """A stray ``I-X`` (not after ``B-X``/``I-X``) starts an entity, as CoNLL evaluation reads it."""
+    fixed = []
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        fixed.append(tag)
+        previous = tag
+    return fixed
+
+
 def bio_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
     """BIO labels -> ``(first, last_exclusive, type)``; a stray ``I-X`` starts a new span."""
     spans = []

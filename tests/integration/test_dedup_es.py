@@ -18,12 +18,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from elasticsearch.helpers import bulk, scan
 
-from eval.dedup import edit_article, load_articles
+from eval.dedup import edit_article
 from pipelines.batch import run
-from tests.conftest import es_url
+from tests.conftest import as_article, es_url
 from transforms.dedup import ExactDedup, NearDedup, load_config
 from transforms.elasticsearch import EsConfig, article_to_document, ensure_index
-from transforms.records import Article
 
 ROOT = Path(__file__).resolve().parents[2]
 PRISM_BIN = ROOT / "var" / "runners" / "prism"
@@ -41,24 +40,6 @@ HALVES_IDS = (
     "ant-CN-middleEast-988-20180521",
     "snn-aljazirah-2015-08-11-363",
 )
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return load_articles(CORPUS)
-
-
-def as_article(row, published_at=None):
-    return Article(
-        id=row["id"],
-        source=row["source"],
-        title=row["title"] or "",
-        body=row["body"] or "",
-        origin=row["origin"],
-        fetched_at="2026-11-25T08:00:00+00:00",
-        url=row["url"],
-        published_at=published_at or row["published"],
-    )
 
 
 class _Spill(beam.DoFn):

@@ -14,7 +14,8 @@ from datasketch import MinHash
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eval.dedup import edit_article, load_articles
+from eval.dedup import edit_article
+from tests.conftest import as_article
 from transforms.dedup import (
     DedupConfig,
     ExactDedup,
@@ -39,7 +40,6 @@ from transforms.dedup import (
     verify_band_group,
 )
 from transforms.normalize import FOLD_VERSION, fold, fold_tokens
-from transforms.records import Article
 from transforms.urls import canonical_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,24 +50,6 @@ JUBEIR_REPRINT = "snn-almadina-2015-08-11-529"
 # Two different CNN stories on the same topic (Gargash and Yemen), a day apart.
 GARGASH_A = "ant-CN-middleEast-982-20180520"
 GARGASH_B = "ant-CN-middleEast-988-20180521"
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return load_articles(CORPUS)
-
-
-def as_article(row, published_at=None):
-    return Article(
-        id=row["id"],
-        source=row["source"],
-        title=row["title"] or "",
-        body=row["body"] or "",
-        origin=row["origin"],
-        fetched_at="2026-11-25T08:00:00+00:00",
-        url=row["url"],
-        published_at=published_at or row["published"],
-    )
 
 
 # --- canonical URLs --------------------------------------------------------------------------
