@@ -1,7 +1,9 @@
 """The run summary: what was read, and where each item went, from the pipeline's metrics.
 
 The invariant every run must show: read = indexed + duplicates + dead-lettered (+ pending,
-documents kept for ``--resume`` while Elasticsearch was unreachable).
+documents kept for ``--resume`` while Elasticsearch was unreachable). ``replaced`` (shown
+apart) counts indexed documents of earlier runs deleted because an article of this run is
+their exact copy and wins the tie-break: the index grows by indexed - replaced.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class RunSummary:
         ]
         if self.pending:
             rows.append(("pending", self.pending, "Elasticsearch unreachable: re-run with --resume"))
+        if replaced := self.get("sink_replaced"):  # not read in this run, so outside the invariant
+            rows.append(("replaced", replaced, "earlier runs' exact copies deleted: an article of this run won"))
         rows.append(("retries", self.get("sink_retries"), "Elasticsearch requests or items retried"))
         if merges := sum(self.get(f"dead_{step}") for step in NON_ARTICLE_STEPS):
             rows.append(("relabel failed", merges, "indexed clusters not relabelled (dead letters, step dedup_merge)"))

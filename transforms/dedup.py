@@ -419,6 +419,7 @@ class IndexedMatch:
     similarity: float
     same_content: bool  # identical content hash: an exact duplicate already indexed
     canonical_published_at: str | None = None  # published_at of the cluster's canonical document
+    published_at: str | None = None  # the indexed document's own published_at
 
 
 @dataclass(frozen=True)
@@ -439,11 +440,12 @@ class Resolution:
     duplicate_of: str | None  # canonical id; None for the canonical itself
     similarity: float | None
     exact_of: str | None = None  # set when an indexed document has the same content: drop it
+    replaces: tuple[str, ...] = ()  # indexed exact copies this member displaces (it wins the tie-break)
 
 
 def match_indexed(
     article_id: str,
-    signature: np.ndarray,
+    signature: np.ndarray | None,
     size: int,
     digest: str,
     hits: Iterable[Mapping[str, Any]],
@@ -451,8 +453,9 @@ def match_indexed(
 ) -> tuple[IndexedMatch, ...]:
     """Verify Elasticsearch hits (``_id`` and ``_source`` with ``dedup.minhash``,
     ``dedup.cluster_id``, ``dedup.content_hash``, ``published_at``) against an article; the
-    article's own document and unparsable signatures are skipped. A hit that is its
-    cluster's canonical gives ``canonical_published_at``; for the others the caller fills it.
+    article's own document and unparsable signatures are skipped; an article without a
+    signature (under ``min_tokens``) matches exact copies only. A hit that is its cluster's
+    canonical gives ``canonical_published_at``; for the others the caller fills it.
     """
     matches = []
     for hit in hits:
@@ -463,6 +466,8 @@ def match_indexed(
         same_content = dedup.get("content_hash") == digest
         if same_content:
             similarity = 1.0
+        elif signature is None:
+            continue
         else:
             try:
                 other, other_size = decode_signature(dedup.get("minhash") or "", config.num_perm)
@@ -471,8 +476,11 @@ def match_indexed(
             similarity = pair_similarity(signature, size, other, other_size, config.measure)
         if similarity >= config.threshold:
             cluster_id = dedup.get("cluster_id") or hit["_id"]
-            published = source.get("published_at") if cluster_id == hit["_id"] else None
-            matches.append(IndexedMatch(hit["_id"], cluster_id, round(similarity, 4), same_content, published))
+            own = source.get("published_at")
+            canonical_published = own if cluster_id == hit["_id"] else None
+            matches.append(
+                IndexedMatch(hit["_id"], cluster_id, round(similarity, 4), same_content, canonical_published, own)
+            )
     return tuple(sorted(matches, key=lambda m: (-m.similarity, m.id)))
 
 
@@ -484,25 +492,45 @@ def resolve_component(members: Sequence[Member]) -> tuple[dict[str, Resolution],
     its members and the matched clusters' canonicals, ties by id; that is what one run over
     all those articles would elect. Returns ``(resolutions, merges)``: ``merges`` maps each
     matched indexed cluster id that is not the canonical to the canonical id (its indexed
-    documents must be relabelled). Members whose exact content is already indexed under
-    another id get ``exact_of`` (they are dropped, so they never become canonical).
+    documents must be relabelled).
+
+    A member whose exact content is already indexed under another id is settled by the rule
+    ``choose_survivor`` applies within a run (earliest published, then smallest id), so the
+    result does not depend on which copy came first: when the indexed copy wins, the member
+    gets ``exact_of`` (it is dropped and never becomes canonical); when the member wins, it
+    gets ``replaces`` (the sink indexes it and deletes those copies) and takes their place,
+    also as canonical when one of them was (its cluster is then in ``merges``).
     """
-    exact_of = {m.id: next((match.id for match in m.matches if match.same_content), None) for m in members}
+    exact_of: dict[str, str | None] = {}
+    replaces: dict[str, tuple[str, ...]] = {}
+    for m in members:
+        copies = [match for match in m.matches if match.same_content]
+        first = min(copies, key=lambda c: published_sort_key(c.published_at, c.id), default=None)
+        if first is None:
+            exact_of[m.id], replaces[m.id] = None, ()
+        elif published_sort_key(m.published_at, m.id) < published_sort_key(first.published_at, first.id):
+            exact_of[m.id], replaces[m.id] = None, tuple(sorted(c.id for c in copies))
+        else:
+            exact_of[m.id], replaces[m.id] = first.id, ()
+    replaced = {copy_id for ids in replaces.values() for copy_id in ids}
     candidates = {m.id: m.published_at for m in members if exact_of[m.id] is None}
     indexed: dict[str, str | None] = {}
     for m in members:
         for match in m.matches:
             indexed.setdefault(match.cluster_id, match.canonical_published_at)
     for cluster_id, published_at in indexed.items():
-        candidates.setdefault(cluster_id, published_at)
+        if cluster_id not in replaced:
+            candidates.setdefault(cluster_id, published_at)
     canonical = min(candidates, key=lambda node: published_sort_key(candidates[node], node))
     resolutions: dict[str, Resolution] = {}
     for m in members:
-        similarities = [s for s in (m.similarity, m.matches[0].similarity if m.matches else None) if s is not None]
+        indexed_similarity = next((x.similarity for x in m.matches if x.id not in replaced), None)
+        similarities = [s for s in (m.similarity, indexed_similarity) if s is not None]
         if m.id == canonical:
-            resolutions[m.id] = Resolution(canonical, None, None, exact_of[m.id])
+            resolutions[m.id] = Resolution(canonical, None, None, exact_of[m.id], replaces[m.id])
         else:
-            resolutions[m.id] = Resolution(canonical, canonical, max(similarities, default=None), exact_of[m.id])
+            similarity = max(similarities, default=None)
+            resolutions[m.id] = Resolution(canonical, canonical, similarity, exact_of[m.id], replaces[m.id])
     merges = {cluster_id: canonical for cluster_id in sorted(indexed) if cluster_id != canonical}
     return resolutions, merges
 
@@ -533,6 +561,7 @@ def choose_survivor(group: Sequence[Article], reason: str) -> tuple[Article, lis
 DUPLICATES = "duplicates"
 DEAD = "dead"
 MERGES = "merges"
+REPLACES = "replaces"  # Article.dedup key: indexed exact copies the sink deletes when it indexes the article
 
 
 def _dead(step: str, article: Article, err: BaseException) -> beam.pvalue.TaggedOutput:
@@ -701,8 +730,10 @@ class _ElasticsearchDoFn(beam.DoFn):
 
 class _LookupIndexed(_ElasticsearchDoFn):
     """Batches of (component, article) -> (component, (article, matches)): one msearch per
-    batch on ``dedup.bands``, one mget for the published_at of the matched clusters'
-    canonicals; a batch Elasticsearch cannot answer goes on without indexed matches (noted)."""
+    batch on ``dedup.bands`` and ``dedup.content_hash`` (so texts too short for a signature
+    still meet their indexed exact copies), one mget for the published_at of the matched
+    clusters' canonicals; a batch Elasticsearch cannot answer goes on without indexed
+    matches (noted)."""
 
     def __init__(self, es_config: Any, config: DedupConfig) -> None:
         super().__init__(es_config)
@@ -719,7 +750,10 @@ class _LookupIndexed(_ElasticsearchDoFn):
                     "_source": ["dedup.minhash", "dedup.cluster_id", "dedup.content_hash", "published_at"],
                     "query": {
                         "bool": {
-                            "should": [{"term": {"dedup.bands": key}} for key in article.dedup["bands"]],
+                            "should": [
+                                {"term": {"dedup.content_hash": article.dedup["content_hash"]}},
+                                *({"term": {"dedup.bands": key}} for key in article.dedup["bands"]),
+                            ],
                             "minimum_should_match": 1,
                             "must_not": [{"ids": {"values": [article.id]}}],
                         }
@@ -747,12 +781,14 @@ class _LookupIndexed(_ElasticsearchDoFn):
         return {doc["_id"]: (doc.get("_source") or {}).get("published_at") for doc in response["docs"]}
 
     def process(self, batch: list[tuple[str, Article]]) -> Iterator[Any]:
-        signed = [article for _, article in batch if article.dedup.get("bands")]
+        keyed = [article for _, article in batch if article.dedup.get("content_hash")]
         try:
-            hits_per_article = self._search(signed) if signed else []
+            hits_per_article = self._search(keyed) if keyed else []
             matches_by_id: dict[str, tuple[IndexedMatch, ...]] = {}
-            for article, hits in zip(signed, hits_per_article, strict=True):
-                signature, size = decode_signature(article.dedup["minhash"], self.config.num_perm)
+            for article, hits in zip(keyed, hits_per_article, strict=True):
+                signature, size = None, 0
+                if article.dedup.get("minhash"):
+                    signature, size = decode_signature(article.dedup["minhash"], self.config.num_perm)
                 digest = article.dedup["content_hash"]
                 matches_by_id[article.id] = match_indexed(article.id, signature, size, digest, hits, self.config)
             missing = {m.cluster_id for ms in matches_by_id.values() for m in ms if m.cluster_id != m.id}
@@ -794,6 +830,7 @@ class _Resolve(beam.DoFn):
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
         self.exact_indexed = Metrics.counter("dedup", "exact_same_content_indexed")
+        self.replacing = Metrics.counter("dedup", "replacing_indexed_copies")
         self.near_duplicates = Metrics.counter("dedup", "near_duplicates")
         self.joined = Metrics.counter("dedup", "joined_indexed_clusters")
 
@@ -818,6 +855,9 @@ class _Resolve(beam.DoFn):
                 "similarity": resolution.similarity,
                 "is_canonical": resolution.duplicate_of is None,
             }
+            if resolution.replaces:  # the sink deletes these; never part of the indexed document
+                self.replacing.inc()
+                dedup[REPLACES] = list(resolution.replaces)
             resolved = article.with_(dedup=dedup)
             if resolution.exact_of is not None:
                 self.exact_indexed.inc()
@@ -836,7 +876,8 @@ class _ApplyMerges(_ElasticsearchDoFn):
     """Batches of (old cluster id, canonical id) -> the indexed documents of the old clusters
     relabelled: a search for them, then one bulk of partial updates (no scripts, so it
     also works on a server without the reindex and painless modules). Idempotent: relabelled
-    documents no longer match the search. Failures go to ``dead``."""
+    documents no longer match the search. A document deleted meanwhile (an exact copy the
+    sink replaces in the same run) is skipped. Failures go to ``dead``."""
 
     PAGE = 1000
 
@@ -845,11 +886,15 @@ class _ApplyMerges(_ElasticsearchDoFn):
         self.relabelled = Metrics.counter("dedup", "indexed_documents_relabelled")
 
     def _relabel(self, old_clusters: list[str], canonical: str) -> None:
+        gone: set[str] = set()  # deleted between the search and the update
         while True:
+            query: dict[str, Any] = {"terms": {"dedup.cluster_id": old_clusters}}
+            if gone:
+                query = {"bool": {"filter": [query], "must_not": [{"ids": {"values": sorted(gone)}}]}}
             response = _retrying(
-                lambda: self.client.search(
+                lambda query=query: self.client.search(
                     index=self.es_config.alias,
-                    query={"terms": {"dedup.cluster_id": old_clusters}},
+                    query=query,
                     size=self.PAGE,
                     source=False,
                     ignore_unavailable=True,
@@ -868,10 +913,15 @@ class _ApplyMerges(_ElasticsearchDoFn):
                 }
                 operations += [{"update": {"_index": hit["_index"], "_id": hit["_id"]}}, {"doc": {"dedup": dedup}}]
             result = _retrying(lambda operations=operations: self.client.bulk(operations=operations, refresh=True))
-            if result.get("errors"):
-                failed = [item["update"] for item in result["items"] if "error" in item["update"]]
+            failed = []
+            for item in result["items"] if result.get("errors") else ():
+                if item["update"].get("status") == 404:
+                    gone.add(item["update"]["_id"])
+                elif "error" in item["update"]:
+                    failed.append(item["update"])
+            if failed:
                 raise RuntimeError(f"relabelling {len(failed)} documents failed, first: {failed[0]}")
-            self.relabelled.inc(len(hits))
+            self.relabelled.inc(len(hits) - sum(1 for hit in hits if hit["_id"] in gone))
 
     def process(self, batch: list[tuple[str, str]]) -> Iterator[Any]:
         old_by_canonical: dict[str, set[str]] = {}

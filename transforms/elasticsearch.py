@@ -4,6 +4,8 @@ Data flow: ``Article`` -> ``article_to_document`` (the indexed JSON) -> batches 
 count and bytes -> ``BulkWriter.write`` -> one ``Outcome`` per document:
 
 * ``indexed``   created or updated (a changed article at the same id replaces the old one);
+  when dedup elected it over indexed exact copies under other ids (``Article.dedup["replaces"]``),
+  the same bulk request deletes those copies (``Outcome.replaced`` counts the ones deleted);
 * ``unchanged`` the same id is already indexed with the same content hash (a re-run);
 * ``rejected``  Elasticsearch refused the document for good (mapping error, too large): dead letter;
 * ``pending``   Elasticsearch stayed unreachable for longer than the retry budget: written
@@ -22,7 +24,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from config import config_path
+from transforms.dedup import REPLACES
 from transforms.normalize import FOLD_VERSION, fold
 from transforms.records import Article, DeadLetter
 from transforms.stem import stem_text
@@ -208,7 +211,7 @@ def article_to_document(article: Article) -> dict[str, Any]:
             "mentions": list(article.entities),
         },
         "countries_mentioned": list(article.facets.get("countries_mentioned", [])),
-        "dedup": {"content_hash": article.content_hash, **article.dedup},
+        "dedup": {"content_hash": article.content_hash, **{k: v for k, v in article.dedup.items() if k != REPLACES}},
     }
 
 
@@ -222,6 +225,7 @@ class Outcome:
     status: str  # indexed | unchanged | rejected | pending
     detail: str = ""
     document: dict[str, Any] | None = None  # kept for rejected/pending, to write it out
+    replaced: int = 0  # indexed exact copies under other ids deleted with it (``indexed`` only)
 
 
 @dataclass
@@ -284,7 +288,13 @@ class BulkWriter:
     def __post_init__(self) -> None:
         self.clock = RetryClock(self.cfg.retry_budget_s)
 
-    def write(self, docs: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+    def write(
+        self, docs: list[tuple[str, dict[str, Any]]], replaces: Mapping[str, Sequence[str]] | None = None
+    ) -> list[Outcome]:
+        """One outcome per document. ``replaces`` maps a document id to ids of indexed exact
+        copies it displaces: they are deleted in the bulk request that indexes it (a missing
+        copy is fine: already deleted), and such a document is written even when unchanged."""
+        replaces = replaces or {}
         outcomes: list[Outcome] = []
         sized = []
         for doc_id, source in docs:
@@ -294,7 +304,7 @@ class BulkWriter:
             else:
                 sized.append((doc_id, source, len(body.encode())))
         for chunk in _chunks_by_bytes(sized, self.cfg.batch_bytes):
-            outcomes.extend(self._write_chunk([(doc_id, source) for doc_id, source, _ in chunk]))
+            outcomes.extend(self._write_chunk([(doc_id, source) for doc_id, source, _ in chunk], replaces))
         return outcomes
 
     def _call(self, fn: Callable[[], Any]) -> Any:
@@ -331,7 +341,9 @@ class BulkWriter:
             self.clock.succeeded()
             return result
 
-    def _write_chunk(self, docs: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+    def _write_chunk(
+        self, docs: list[tuple[str, dict[str, Any]]], replaces: Mapping[str, Sequence[str]]
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         hashes = self._existing_hashes([doc_id for doc_id, _ in docs])
         if hashes is None:
@@ -339,7 +351,7 @@ class BulkWriter:
         todo = []
         for doc_id, source in docs:
             new_hash = source.get("dedup", {}).get("content_hash")
-            if new_hash and hashes.get(doc_id) == new_hash:
+            if new_hash and hashes.get(doc_id) == new_hash and not replaces.get(doc_id):
                 outcomes.append(Outcome(doc_id, "unchanged", "already indexed with the same content"))
             else:
                 todo.append((doc_id, source))
@@ -349,16 +361,26 @@ class BulkWriter:
             for doc_id, source in todo:
                 operations.append({"index": {"_index": self.cfg.alias, "_id": doc_id}})
                 operations.append({**source, "indexed_at": now})
+                operations += [{"delete": {"_index": self.cfg.alias, "_id": old}} for old in replaces.get(doc_id, ())]
             response = self._call(functools.partial(self.client.bulk, operations=operations))
             if response is None:
                 outcomes.extend(Outcome(doc_id, "pending", "Elasticsearch unreachable", src) for doc_id, src in todo)
                 return outcomes
             retry = []
-            for (doc_id, source), item in zip(todo, response["items"], strict=True):
-                result = item["index"]
+            items = iter(response["items"])
+            for doc_id, source in todo:
+                result = next(items)["index"]
+                deletes = [next(items)["delete"] for _ in replaces.get(doc_id, ())]
                 status = result.get("status", 500)
-                if status in (200, 201):
-                    outcomes.append(Outcome(doc_id, "indexed", result.get("result", "")))
+                delete_statuses = [d.get("status", 500) for d in deletes]
+                if status in (200, 201) and any(s in RETRYABLE_STATUS for s in delete_statuses):
+                    retry.append((doc_id, source))  # indexing again is idempotent; the copies must go
+                elif status in (200, 201):
+                    for d in deletes:
+                        if d.get("status") not in (200, 404):
+                            log.error("exact copy %s not deleted: %s", d.get("_id"), redact(str(d.get("error"))))
+                    replaced = sum(1 for d in deletes if d.get("status") == 200)
+                    outcomes.append(Outcome(doc_id, "indexed", result.get("result", ""), replaced=replaced))
                 elif status in RETRYABLE_STATUS:
                     retry.append((doc_id, source))
                 else:
@@ -410,15 +432,19 @@ def _chunks_by_bytes(
 
 
 class IndexRequest(NamedTuple):
-    """One document to write: its ``_id``, its JSON and where it came from (for dead letters)."""
+    """One document to write: its ``_id``, its JSON, where it came from (for dead letters) and
+    the indexed exact copies it displaces (deleted when it is written)."""
 
     doc_id: str
     document: dict[str, Any]
     origin: str
+    replaces: tuple[str, ...] = ()
 
 
 def to_request(article: Article) -> IndexRequest:
-    return IndexRequest(article.id, article_to_document(article), article.origin)
+    return IndexRequest(
+        article.id, article_to_document(article), article.origin, tuple(article.dedup.get(REPLACES, ()))
+    )
 
 
 class _IndexBatches(beam.DoFn):
@@ -431,6 +457,7 @@ class _IndexBatches(beam.DoFn):
             for status in ("indexed", "unchanged", "rejected", "pending")
         }
         self.retries = Metrics.counter("akhbar", "sink_retries")
+        self.replaced = Metrics.counter("akhbar", "sink_replaced")
 
     def setup(self) -> None:
         self.client = make_client(self.cfg)
@@ -439,10 +466,13 @@ class _IndexBatches(beam.DoFn):
     def process(self, batch: list[IndexRequest]) -> Iterator[Any]:
         retries_before = self.writer.clock.retries
         origins = {request.doc_id: request.origin for request in batch}
-        outcomes = self.writer.write([(request.doc_id, request.document) for request in batch])
+        replaces = {request.doc_id: request.replaces for request in batch if request.replaces}
+        outcomes = self.writer.write([(request.doc_id, request.document) for request in batch], replaces)
         self.retries.inc(self.writer.clock.retries - retries_before)
         for outcome in outcomes:
             self.counters[outcome.status].inc()
+            if outcome.replaced:
+                self.replaced.inc(outcome.replaced)
             if outcome.status == "rejected":
                 yield beam.pvalue.TaggedOutput(
                     "dead",
@@ -455,9 +485,14 @@ class _IndexBatches(beam.DoFn):
                     ),
                 )
             elif outcome.status == "pending":
-                yield beam.pvalue.TaggedOutput(
-                    "pending", {"_id": outcome.doc_id, "_source": outcome.document, "origin": origins[outcome.doc_id]}
-                )
+                pending: dict[str, Any] = {
+                    "_id": outcome.doc_id,
+                    "_source": outcome.document,
+                    "origin": origins[outcome.doc_id],
+                }
+                if outcome.doc_id in replaces:
+                    pending[REPLACES] = list(replaces[outcome.doc_id])
+                yield beam.pvalue.TaggedOutput("pending", pending)
             else:
                 yield outcome
 
@@ -492,7 +527,8 @@ class WriteToElasticsearch(beam.PTransform):
 
 def read_pending_line(line: str, origin: str) -> IndexRequest:
     record = json.loads(line)
-    return IndexRequest(record["_id"], record["_source"], record.get("origin") or origin)
+    replaces = tuple(record.get(REPLACES) or ())
+    return IndexRequest(record["_id"], record["_source"], record.get("origin") or origin, replaces)
 
 
 class ReadPending(beam.PTransform):

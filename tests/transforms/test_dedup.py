@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import apache_beam as beam
@@ -22,8 +23,10 @@ from transforms.dedup import (
     IndexedMatch,
     Member,
     NearDedup,
+    Resolution,
     band_keys,
     best_similarities,
+    choose_survivor,
     cluster,
     content_hash,
     decode_signature,
@@ -314,10 +317,87 @@ def test_resolve_merges_bridged_clusters_and_backfills_under_the_earliest():
     assert result["early"].duplicate_of is None and merges == {"x1": "early"}
 
 
-def test_resolve_never_elects_an_exact_copy_that_is_dropped():
-    copy = Member("copy", "2015-01-01", None, (IndexedMatch("orig", "orig", 1.0, True, "2015-08-10"),))
+def test_resolve_drops_an_exact_copy_the_indexed_one_beats():
+    copy = Member("copy", "2015-08-11", None, (IndexedMatch("orig", "orig", 1.0, True, "2015-08-10", "2015-08-10"),))
     result, merges = resolve_component([copy])
     assert result["copy"].exact_of == "orig" and result["copy"].cluster_id == "orig" and merges == {}
+    assert result["copy"].replaces == ()
+    undated = Member("b-copy", None, None, (IndexedMatch("a-orig", "a-orig", 1.0, True),))
+    result, _ = resolve_component([undated])
+    assert result["b-copy"].exact_of == "a-orig"  # no dates: the smaller id stays
+
+
+def test_resolve_lets_a_newcomer_that_wins_the_tie_break_replace_its_indexed_copy():
+    """The rule of ``choose_survivor`` across runs: earliest published, then smallest id."""
+    earlier = Member(
+        "z-copy", "2015-01-01", None, (IndexedMatch("orig", "orig", 1.0, True, "2015-08-10", "2015-08-10"),)
+    )
+    result, merges = resolve_component([earlier])
+    assert result["z-copy"] == Resolution("z-copy", None, None, None, ("orig",))
+    assert merges == {"orig": "z-copy"}  # the documents that pointed at the copy now point at it
+    # Undated copies, the smaller id second: it replaces the indexed copy, which was canonical of
+    # a cluster whose canonical it becomes; a copy that was not canonical leaves its cluster alone.
+    copy_b = IndexedMatch("b", "b", 1.0, True)
+    reprint = IndexedMatch("r", "b", 0.8, False)
+    result, merges = resolve_component([Member("a", None, None, (copy_b, reprint))])
+    assert result["a"] == Resolution("a", None, None, None, ("b",)) and merges == {"b": "a"}
+    member_copy = IndexedMatch("b", "c", 1.0, True, "2015-08-09")
+    result, merges = resolve_component([Member("a", None, None, (member_copy,))])
+    assert result["a"] == Resolution("c", "c", None, None, ("b",)) and merges == {}
+
+
+def _one_run(articles):
+    """What one run makes of ``articles``: exact survivors, then clusters (the pure functions)."""
+    by_hash = {}
+    for article in articles:
+        by_hash.setdefault(content_hash(article.title, article.body), []).append(article)
+    survivors = [choose_survivor(group, "same_content")[0] for group in by_hash.values()]
+    fingerprints = {a.id: fingerprint(a.title, a.body) for a in survivors}
+    clusters = cluster(near_duplicate_pairs(fingerprints), {a.id: a.published_at for a in survivors})
+    return {i: (c, None if c == i else c) for i, (c, _) in clusters.items()}
+
+
+def _later_run(articles, index):
+    """One article per run against ``index`` ({id: source}), applying what the sink and the
+    relabelling do: delete the replaced copies, index the article, relabel merged clusters."""
+    for article in articles:
+        fp = fingerprint(article.title, article.body)
+        hits = [{"_id": doc_id, "_source": source} for doc_id, source in index.items()]
+        matches = match_indexed(article.id, fp.signature, fp.size, fp.content_hash, hits)
+        matches = tuple(
+            replace(m, canonical_published_at=index[m.cluster_id]["published_at"]) if m.cluster_id in index else m
+            for m in matches
+        )
+        result, merges = resolve_component([Member(article.id, article.published_at, None, matches)])
+        resolution = result[article.id]
+        if resolution.exact_of is not None:
+            continue
+        for old in resolution.replaces:
+            del index[old]
+        minhash = encode_signature(fp.signature, fp.size)
+        dedup = {"content_hash": fp.content_hash, "minhash": minhash, "cluster_id": resolution.cluster_id}
+        index[article.id] = {
+            "published_at": article.published_at,
+            "dedup": {**dedup, "duplicate_of": resolution.duplicate_of},
+        }
+        for old_cluster, canonical in merges.items():
+            for doc_id, source in index.items():
+                if source["dedup"]["cluster_id"] == old_cluster:
+                    source["dedup"]["cluster_id"] = canonical
+                    source["dedup"]["duplicate_of"] = None if doc_id == canonical else canonical
+    return {i: (s["dedup"]["cluster_id"], s["dedup"]["duplicate_of"]) for i, s in index.items()}
+
+
+def test_undated_exact_copies_in_the_wrong_order_across_runs_end_as_one_run(corpus):
+    """Two undated exact copies and a reprint: the larger-id copy indexed first (canonical of
+    the reprint), the smaller-id copy in a later run must end where one run puts it."""
+    first = as_article(corpus[JUBEIR], "").with_(id="b-copy", published_at=None)
+    second = first.with_(id="a-copy", url="https://mirror.example/a")
+    reprint = as_article(corpus[JUBEIR_REPRINT]).with_(id="r-reprint", published_at=None)
+    expected = _one_run([first, reprint, second])
+    assert expected == {"a-copy": ("a-copy", None), "r-reprint": ("a-copy", "a-copy")}
+    assert _later_run([first, reprint, second], {}) == expected
+    assert _later_run([second, reprint, first], {}) == expected  # the right order stays right
 
 
 # --- composites ------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ class ScriptedServer:
         self.existing = existing or {}
         self.down = down  # every request fails, as when the server is stopped
         self.bulk_calls: list[list[str]] = []
+        self.deleted: list[str] = []
+        self.delete_script: list[int] = []  # statuses for the next delete items (default: 200 or 404)
         self.requests = 0
 
     def mget(self, index: str, ids: list[str], source_includes: list[str]) -> dict[str, Any]:
@@ -43,34 +45,41 @@ class ScriptedServer:
         self.requests += 1
         if self.down:
             raise TransportConnectionError("connection refused")
-        ids = [op["index"]["_id"] for op in operations[::2]]
+        actions = [op for op in operations if "index" in op or "delete" in op]
+        ids = [op["index"]["_id"] for op in actions if "index" in op]
         self.bulk_calls.append(ids)
         step = self.script.pop(0) if self.script else 201
         if isinstance(step, Exception):
             raise step
-        statuses = step if isinstance(step, list) else [step] * len(ids)
+        statuses = iter(step if isinstance(step, list) else [step] * len(ids))
         items = []
-        for doc_id, status in zip(ids, statuses, strict=True):
+        for action in actions:
+            if "delete" in action:
+                doc_id = action["delete"]["_id"]
+                default = 200 if doc_id in self.existing else 404
+                status = self.delete_script.pop(0) if self.delete_script else default
+                if status == 200:
+                    self.existing.pop(doc_id)
+                    self.deleted.append(doc_id)
+                items.append({"delete": {"_id": doc_id, "status": status}})
+                continue
+            doc_id, status = action["index"]["_id"], next(statuses)
             item: dict[str, Any] = {"_id": doc_id, "status": status}
             if status >= 300:
                 item["error"] = {
-                    "type": "mapper_parsing_exception"
-                    if status == 400
-                    else "es_rejected_execution_exception",
+                    "type": "mapper_parsing_exception" if status == 400 else "es_rejected_execution_exception",
                     "reason": "failed to parse field [published_at]" if status == 400 else "queue full",
                 }
             else:
                 item["result"] = "created"
             items.append({"index": item})
-        return {"errors": any(s >= 300 for s in statuses), "items": items}
+        return {"errors": any(next(iter(i.values()))["status"] >= 300 for i in items), "items": items}
 
 
 def writer(server: ScriptedServer, budget: float = 30.0, **cfg: Any) -> BulkWriter:
     w = BulkWriter(server, EsConfig(retry_budget_s=budget, **cfg))
     clock = {"t": 0.0}
-    w.clock = RetryClock(
-        budget, sleep=lambda s: clock.__setitem__("t", clock["t"] + s), now=lambda: clock["t"]
-    )
+    w.clock = RetryClock(budget, sleep=lambda s: clock.__setitem__("t", clock["t"] + s), now=lambda: clock["t"])
     return w
 
 
@@ -117,6 +126,21 @@ def test_unchanged_documents_are_not_rewritten():
     outcomes = {o.doc_id: o.status for o in writer(server).write(docs(2))}
     assert outcomes == {"id0": "unchanged", "id1": "indexed"}
     assert server.bulk_calls == [["id1"]]
+
+
+def test_replaced_exact_copies_are_deleted_in_the_same_bulk_and_counted():
+    server = ScriptedServer([], existing={"b-copy": "h0", "id1": "h1"})
+    outcomes = {o.doc_id: o for o in writer(server).write(docs(2), {"id0": ["b-copy", "gone"]})}
+    assert (outcomes["id0"].status, outcomes["id0"].replaced) == ("indexed", 1)  # "gone" was already deleted
+    assert outcomes["id1"].status == "unchanged"
+    assert server.deleted == ["b-copy"] and server.bulk_calls == [["id0"]]
+    # A document that replaces a copy is written even when its own content is already there
+    # (an earlier run indexed it but failed to delete the copy); a 429 on the delete retries both.
+    server = ScriptedServer([], existing={"id0": "h0", "b-copy": "h0"})
+    server.delete_script = [429]
+    outcomes = {o.doc_id: o for o in writer(server).write(docs(1), {"id0": ["b-copy"]})}
+    assert (outcomes["id0"].status, outcomes["id0"].replaced) == ("indexed", 1)
+    assert server.bulk_calls == [["id0"], ["id0"]] and server.deleted == ["b-copy"]
 
 
 def test_batches_are_bounded_by_bytes():
