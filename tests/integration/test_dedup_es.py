@@ -23,11 +23,14 @@ from pipelines.batch import run
 from tests.conftest import as_article, es_url
 from transforms.dedup import ExactDedup, NearDedup, load_config
 from transforms.elasticsearch import EsConfig, article_to_document, ensure_index
+from transforms.sources import article_id
+from transforms.urls import canonical_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PRISM_BIN = ROOT / "var" / "runners" / "prism"
 CORPUS = ROOT / ".." / "shared" / "data" / "arabic-news" / "articles.jsonl"
 JUBEIR = "snn-aawsat-2015-08-10-196"
+JUBEIR_REPRINT = "snn-almadina-2015-08-11-529"
 # Saudi Press Agency stories and their reprints (clusters measured in the corpus), plus
 # unrelated stories, in publication order.
 HALVES_IDS = (
@@ -304,3 +307,50 @@ def test_batch_pipeline_flags_a_later_edited_copy(es_client, index_name, corpus,
     assert original_doc["_source"]["dedup"]["duplicate_of"] is None
     assert copy_doc["_source"]["dedup"]["duplicate_of"] == original_doc["_id"]
     assert copy_doc["_source"]["dedup"]["cluster_id"] == original_doc["_source"]["dedup"]["cluster_id"]
+
+
+def test_undated_exact_copies_in_the_wrong_order_across_runs_end_as_one_run(es_client, index_name, corpus, tmp_path):
+    """Two undated exact copies under different URLs and an undated reprint, through ``akhbar
+    batch``: the larger-id copy and the reprint in a first run, the smaller-id copy in a second
+    run. One run keeps the smaller id (ties by id) as canonical; two runs must end the same: the
+    later copy replaces the indexed one (deleted by the sink) and the reprint is relabelled."""
+    rows = [
+        {**corpus[JUBEIR], "url": "https://one.example/jubeir", "published": None},
+        {**corpus[JUBEIR], "url": "https://two.example/jubeir", "published": None},
+        {**corpus[JUBEIR_REPRINT], "url": "https://one.example/reprint", "published": None},
+    ]
+    ids = [article_id(canonical_url(r["url"]), r["title"], r["body"]) for r in rows]
+    copies = sorted(zip(ids[:2], rows[:2], strict=True))
+    (small_id, small), (large_id, large) = copies
+    reprint_id, reprint = ids[2], rows[2]
+    assert small_id < reprint_id  # so that one run elects the smaller copy over the reprint
+
+    def ingest(batches, alias):
+        summaries = []
+        for number, batch in enumerate(batches):
+            path = tmp_path / f"{alias}-{number}.jsonl"
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch), encoding="utf-8")
+            args = ["--input", str(path), "--index", alias, "--es-url", es_url()]
+            summaries.append(run([*args, "--deadletter-dir", str(tmp_path / "dead"), "--pending-dir", str(tmp_path)]))
+        return summaries
+
+    one_alias, two_alias = f"{index_name}-one", f"{index_name}-two"
+    try:
+        (one,) = ingest([[small, large, reprint]], one_alias)
+        (first,) = ingest([[large, reprint]], two_alias)
+        assert indexed_clusters(es_client, two_alias) == {large_id: (large_id, None), reprint_id: (large_id, large_id)}
+        (second,) = ingest([[small]], two_alias)
+        assert one.balanced and first.balanced and second.balanced, second.render()
+        assert (second.read, second.indexed, second.duplicates, second.get("sink_replaced")) == (1, 1, 0, 1)
+        assert "replaced" in second.render()
+        one_run = indexed_clusters(es_client, one_alias)
+        assert one_run == {small_id: (small_id, None), reprint_id: (small_id, small_id)}
+        assert indexed_clusters(es_client, two_alias) == one_run
+
+        # Re-ingesting everything into either index adds nothing and changes no cluster.
+        (again,) = ingest([[large, reprint, small]], two_alias)
+        assert (again.indexed, again.get("sink_replaced")) == (0, 0), again.render()
+        assert indexed_clusters(es_client, two_alias) == one_run
+    finally:
+        for alias in (one_alias, two_alias):
+            es_client.indices.delete_index_template(name=f"akhbar-{alias}", ignore=[404])
