@@ -24,6 +24,7 @@ from transforms.dedup import (
     Member,
     NearDedup,
     Resolution,
+    _ApplyMerges,
     band_keys,
     best_similarities,
     choose_survivor,
@@ -42,6 +43,7 @@ from transforms.dedup import (
     shingles,
     verify_band_group,
 )
+from transforms.elasticsearch import EsConfig
 from transforms.normalize import FOLD_VERSION, fold, fold_tokens
 from transforms.urls import canonical_url
 
@@ -507,3 +509,44 @@ def test_near_dedup_can_drop_near_duplicates(corpus):
             equal_to([(JUBEIR_REPRINT, "near_duplicate", JUBEIR), (edited.id, "near_duplicate", JUBEIR)]),
             label="dropped",
         )
+
+
+class _RelabelServer:
+    """Index of {id: cluster_id} where some ids were deleted after the search saw them."""
+
+    def __init__(self, clusters, deleted_meanwhile):
+        self.clusters = dict(clusters)
+        self.stale = set(deleted_meanwhile)  # still found by search, gone for updates
+        self.searches = []
+
+    def search(self, index, query, size, source, ignore_unavailable):
+        self.searches.append(query)
+        terms = query["terms"] if "terms" in query else query["bool"]["filter"][0]["terms"]
+        excluded = set(query["bool"]["must_not"][0]["ids"]["values"]) if "bool" in query else set()
+        hits = [
+            {"_index": index, "_id": i}
+            for i, c in sorted(self.clusters.items())
+            if c in terms["dedup.cluster_id"] and i not in excluded
+        ]
+        return {"hits": {"hits": hits[:size]}}
+
+    def bulk(self, operations, refresh):
+        items = []
+        for action, change in zip(operations[::2], operations[1::2], strict=True):
+            doc_id = action["update"]["_id"]
+            if doc_id in self.stale:
+                items.append(
+                    {"update": {"_id": doc_id, "status": 404, "error": {"type": "document_missing_exception"}}}
+                )
+            else:
+                self.clusters[doc_id] = change["doc"]["dedup"]["cluster_id"]
+                items.append({"update": {"_id": doc_id, "status": 200}})
+        return {"errors": any(i["update"]["status"] >= 300 for i in items), "items": items}
+
+
+def test_relabelling_skips_a_copy_the_sink_deleted_meanwhile():
+    merges = _ApplyMerges(EsConfig(alias="test"))
+    merges.client = _RelabelServer({"b": "b", "r": "b", "x": "x"}, deleted_meanwhile={"b"})
+    assert list(merges.process([("b", "a")])) == []  # no dead letter
+    assert merges.client.clusters == {"b": "b", "r": "a", "x": "x"}
+    assert len(merges.client.searches) == 2  # the second search excludes the deleted copy
