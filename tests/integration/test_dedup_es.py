@@ -124,12 +124,20 @@ def test_edited_copy_in_a_later_run_joins_the_indexed_cluster(es_client, index_n
 def test_exact_copy_under_another_url_is_never_indexed_twice(es_client, index_name, corpus):
     ensure_index(es_client, index_name)
     es = EsConfig(url=es_url(), alias=index_name)
-    original = as_article(corpus[JUBEIR])
+    original = as_article(corpus[JUBEIR], "2015-08-10T09:00:00+03:00")
     index_all(es_client, index_name, dedup_run([original], es)[0])
-    copy = original.with_(id="https://mirror.example/jubeir", url="https://mirror.example/jubeir")
+    # Published later, so the indexed original wins the tie-break (the other way round, the
+    # copy replaces it: test_undated_exact_copies_in_the_wrong_order_across_runs_end_as_one_run).
+    later = "2015-08-11T09:00:00+03:00"
+    copy = original.with_(id="https://mirror.example/jubeir", url="https://mirror.example/jubeir", published_at=later)
     kept, duplicates, _ = dedup_run([copy], es)
     assert kept == []
     assert [(d[0].id, d[1], d[2]) for d in duplicates] == [(copy.id, "same_content_indexed", JUBEIR)]
+    earlier = copy.with_(id="https://mirror.example/early", published_at="2015-08-09T09:00:00+03:00")
+    kept, duplicates, _ = dedup_run([earlier], es)
+    assert duplicates == []
+    assert [(a.id, a.dedup["replaces"], a.dedup["duplicate_of"]) for a in kept] == [(earlier.id, [JUBEIR], None)]
+    assert "replaces" not in article_to_document(kept[0])["dedup"]  # for the sink only: the mapping is strict
 
 
 def test_reingesting_indexed_documents_keeps_their_clusters(es_client, index_name, corpus):
