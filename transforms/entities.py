@@ -32,16 +32,18 @@ import pycrfsuite
 
 from transforms.entities_features import (
     GAZETTEER_DIR,
+    AnalysedSentence,
+    CrfFeatures,
     Lexicon,
-    Token,
     feature_form,
-    longest_matches,
     proclitic_splits,
     read_lines,
     read_table,
-    sentences_of,
+    sentence_bounds,
+    sentences_of,  # noqa: F401 (re-exported: bench.run imports it from here)
     strip_article,
-    tokenize,
+    token_columns,
+    token_words,
 )
 from transforms.normalize import fold
 
@@ -83,16 +85,15 @@ def bio_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def extend_to_gazetteer(lexicon: Lexicon, words: Sequence[str], labels: list[str]) -> list[str]:
+def extend_to_gazetteer(sentence: AnalysedSentence, labels: list[str]) -> list[str]:
     """Grow a predicted entity to the multiword gazetteer name it is part of.
 
     The CRF often stops early on long names (منظمة شنغهاي | للتعاون). When a gazetteer name of
     two or more words covers predicted entities of its own type and only ``O`` words
     otherwise, the whole name becomes one entity of that type.
     """
-    forms = [feature_form(word) for word in words]
     labels = list(labels)
-    for first, last, type_ in longest_matches(lexicon.gazetteers, forms):
+    for first, last, type_ in sentence.gazetteer_spans():
         if last - first < 2:
             continue
         inside = [label for label in labels[first:last] if label != "O"]
@@ -103,7 +104,7 @@ def extend_to_gazetteer(lexicon: Lexicon, words: Sequence[str], labels: list[str
     return labels
 
 
-def propagate_in_document(lexicon: Lexicon, sentences: Sequence[Sequence[str]], labels: list[list[str]]) -> None:
+def propagate_in_document(lexicon: Lexicon, sentences: Sequence[AnalysedSentence], labels: list[list[str]]) -> None:
     """Tag later/earlier bare mentions of a one-word name the CRF found elsewhere in the article.
 
     The CRF sees one sentence at a time and misses repeats of a name in weaker contexts. A word
@@ -113,7 +114,7 @@ def propagate_in_document(lexicon: Lexicon, sentences: Sequence[Sequence[str]], 
     Very frequent words (more than ``PROPAGATE_MAX_COUNT`` in the unlabelled news) are skipped.
     """
     votes: dict[str, Counter[str]] = {}
-    keys = [[lexicon.word_classes.key(feature_form(word))[1] for word in words] for words in sentences]
+    keys = [[entry.key for entry in sentence.entries] for sentence in sentences]
     for sentence_keys, sentence_labels in zip(keys, labels, strict=True):
         for first, last, type_ in bio_spans(sentence_labels):
             if last - first == 1 and type_ in PROPAGATED_TYPES:
@@ -238,6 +239,7 @@ class EntityTagger:
         self.model_path = model_path
         self.lexicon = lexicon
         self._tagger = tagger
+        self.features = CrfFeatures(model_attributes(tagger))
         self.canonicalizer = Canonicalizer(lexicon)
 
     @classmethod
@@ -254,35 +256,45 @@ class EntityTagger:
 
     def label_words(self, words: Sequence[str], rules: bool = True) -> list[str]:
         """BIO labels (``B-PER`` ...) for one sentence of words; ``rules=False`` gives the bare CRF."""
-        if not words:
-            return []
-        labels = list(self._tagger.tag(self.lexicon.sentence_features(words)))
-        if rules:
-            labels = extend_to_gazetteer(self.lexicon, words, labels)
-        return labels
+        return self._label(self.lexicon.analyse(words), rules)
 
     def label_document(self, sentences: Sequence[Sequence[str]], rules: bool = True) -> list[list[str]]:
         """BIO labels for every sentence of one document; with ``rules``, repeats are propagated."""
-        labels = [self.label_words(words, rules) for words in sentences]
+        analysed = [self.lexicon.analyse(words) for words in sentences]
+        labels = [self._label(sentence, rules) for sentence in analysed]
         if rules:
-            propagate_in_document(self.lexicon, sentences, labels)
+            propagate_in_document(self.lexicon, analysed, labels)
+        return labels
+
+    def _label(self, sentence: AnalysedSentence, rules: bool) -> list[str]:
+        if not sentence.words:
+            return []
+        labels = list(self._tagger.tag(self.features.items(sentence)))
+        if rules:
+            labels = extend_to_gazetteer(sentence, labels)
         return labels
 
     def tag(self, text: str) -> list[Annotation]:
         """Entity annotations on ``text``: ``text[start:end] == ann["text"]``, with a canonical name."""
         annotations: list[Annotation] = []
-        sentences = sentences_of(tokenize(text), text)
-        labels = self.label_document([[token.text for token in sentence] for sentence in sentences])
-        for sentence, sentence_labels in zip(sentences, labels, strict=True):
+        words, starts, ends = token_columns(text)
+        bounds = sentence_bounds(text, words, starts, ends)
+        labels = self.label_document([words[first:last] for first, last in bounds])
+        for (offset, _), sentence_labels in zip(bounds, labels, strict=True):
             for first, last, type_ in bio_spans(sentence_labels):
-                annotations.append(_annotation(text, sentence[first:last], type_))
+                start, end = starts[offset + first], ends[offset + last - 1]
+                annotations.append(
+                    {"text": text[start:end], "start": start, "end": end, "type": type_, "canonical": ""}
+                )
         self.canonicalizer.canonicalize(text, annotations)
         return annotations
 
 
-def _annotation(text: str, tokens: Sequence[Token], type_: str) -> Annotation:
-    start, end = tokens[0].start, tokens[-1].end
-    return {"text": text[start:end], "start": start, "end": end, "type": type_, "canonical": ""}
+def model_attributes(tagger: pycrfsuite.Tagger) -> frozenset[str] | None:
+    """The attributes the opened model knows (None, meaning keep all, if its dump cannot be read whole)."""
+    info = tagger.info()
+    attributes = frozenset(info.attributes)
+    return attributes if str(len(attributes)) == info.header.get("num_attrs") else None
 
 
 @functools.cache
@@ -315,13 +327,13 @@ def facets(
             mentions.append((ann["start"], ann["canonical"]))
     if text is not None:
         person_spans = [(ann["start"], ann["end"]) for ann in annotations if ann["type"] == "PER"]
-        lexicon = canonicalizer.lexicon
-        for token in tokenize(text):
-            if any(start <= token.start < end for start, end in person_spans):
-                continue
-            stem = lexicon.nationality_stem(feature_form(token.text))
-            if stem:
-                mentions.append((token.start, lexicon.nationalities[stem]))
+        country_of = canonicalizer.lexicon.country_of
+        found = [(i, country) for i, word in enumerate(token_words(text)) if (country := country_of(word))]
+        if found:
+            _, starts, _ = token_columns(text)
+            for i, country in found:
+                if not any(start <= starts[i] < end for start, end in person_spans):
+                    mentions.append((starts[i], country))
     for _, country in sorted(mentions):
         if country not in result["countries_mentioned"]:
             result["countries_mentioned"].append(country)

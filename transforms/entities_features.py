@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar, cast
 
 GAZETTEER_DIR = Path(__file__).resolve().parents[1] / "config" / "gazetteers"
 WORD_CLASSES_FILE = Path(__file__).resolve().parent / "models" / "ner_words.tsv"
@@ -84,6 +86,17 @@ class Token:
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens, punctuation separate, keeping character offsets."""
     return [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+
+
+def token_columns(text: str) -> tuple[list[str], list[int], list[int]]:
+    """The tokens of ``tokenize`` as (words, starts, ends): the tagger's path, no object per token."""
+    matches = list(_TOKEN_RE.finditer(text))
+    return [m.group() for m in matches], [m.start() for m in matches], [m.end() for m in matches]
+
+
+def token_words(text: str) -> list[str]:
+    """The texts of ``tokenize``'s tokens."""
+    return _TOKEN_RE.findall(text)
 
 
 def feature_form(word: str) -> str:
@@ -241,6 +254,71 @@ def longest_matches(gazetteers: dict[str, Gazetteer], forms: Sequence[str]) -> l
     return spans
 
 
+SENTENCE_ENDS = frozenset((".", "!", "?", "؟"))
+MAX_SENTENCE_TOKENS = 120
+# Context offsets of the CRF features, in the order they are emitted.
+OFFSETS = (-2, -1, 1, 2)
+# Distinct words whose entries and rendered features are kept; a full cache is emptied and refilled.
+WORD_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class WordEntry:
+    """What the features need of one word, computed once per distinct word."""
+
+    form: str
+    key: str
+    nationality: str | None
+    # The word's own features, and per ``OFFSETS`` the features it gives the token that far away.
+    features: tuple[str, ...]
+    as_neighbour: tuple[tuple[str, ...], ...]
+    # Per type (``TYPES``): (first word, longest entry) of every gazetteer entry the word may start.
+    gazetteer_starts: tuple[tuple[tuple[str, int], ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedSentence:
+    """The words of one sentence with their entries and gazetteer matches."""
+
+    words: Sequence[str]
+    entries: list[WordEntry]
+    forms: list[str]
+    # position -> length of the longest gazetteer entry of each type (``TYPES``) starting there
+    matches: dict[int, tuple[int, ...]]
+
+    def gazetteer_tags(self) -> dict[int, list[str]]:
+        """Per position, ``gaz=T-B``/``gaz=T-I``/``gazm=T`` of each type's greedy longest matches."""
+        tags: dict[int, list[str]] = {}
+        for t, type_ in enumerate(TYPES):
+            next_free = 0
+            for i, lengths in self.matches.items():
+                length = lengths[t]
+                if not length or i < next_free:
+                    continue
+                tags.setdefault(i, []).append(f"gaz={type_}-B")
+                for j in range(i + 1, i + length):
+                    tags.setdefault(j, []).append(f"gaz={type_}-I")
+                if length > 1:
+                    tags[i].append(f"gazm={type_}")
+                next_free = i + length
+        return tags
+
+    def gazetteer_spans(self) -> list[tuple[int, int, str]]:
+        """Non-overlapping longest matches of any type, as ``longest_matches`` gives them."""
+        spans = []
+        next_free = 0
+        for i, lengths in self.matches.items():
+            if i < next_free:
+                continue
+            best_len, best_type = 0, ""
+            for type_, length in zip(TYPES, lengths, strict=True):
+                if length > best_len:
+                    best_len, best_type = length, type_
+            spans.append((i, i + best_len, best_type))
+            next_free = i + best_len
+        return spans
+
+
 class Lexicon:
     """Gazetteers, trigger words and nationality stems: everything the features look up."""
 
@@ -257,7 +335,9 @@ class Lexicon:
         self.nationalities: dict[str, str] = {}
         for adjective, country in read_table(directory / "nationalities.tsv"):
             self.nationalities[feature_form(adjective)] = country
-        self._word_cache: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+        self.features = CrfFeatures()
+        self._entries: dict[str, WordEntry] = {}
+        self._nationality_of: dict[str, str | None] = {}
 
     def nationality_stem(self, form: str) -> str | None:
         """The nationality adjective stem in a feature-form word (الروسية -> روسي), if any."""
@@ -269,11 +349,24 @@ class Lexicon:
                     return candidate
         return None
 
-    def word_features(self, word: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-        """(feature form, features passed to neighbours, features of the word alone); cached."""
-        cached = self._word_cache.get(word)
-        if cached is not None:
-            return cached
+    def country_of(self, word: str) -> str | None:
+        """The country a token names as a nationality adjective (الصيني -> الصين), if any; cached."""
+        try:
+            return self._nationality_of[word]
+        except KeyError:
+            stem = self.nationality_stem(feature_form(word))
+            country = self.nationalities[stem] if stem else None
+            _remember(self._nationality_of, word, country)
+            return country
+
+    def entry(self, word: str) -> WordEntry:
+        """The cached ``WordEntry`` of ``word``."""
+        entry = self._entries.get(word)
+        if entry is None:
+            entry = _remember(self._entries, word, self._new_entry(word))
+        return entry
+
+    def _new_entry(self, word: str) -> WordEntry:
         form = feature_form(word)
         prefix, stem = bare_stem(form)
         feats = [
@@ -300,56 +393,183 @@ class Lexicon:
         kind = self.triggers.get(form) or self.triggers.get(stem) or self.triggers.get("ال" + stem)
         if kind:
             feats.append("trig=" + kind)
-        if self.nationality_stem(form):
+        nationality = self.nationality_stem(form)
+        if nationality:
             feats.append("nat")
         neighbour = ("stem=" + stem, "key=" + key, *(c for c in classes if c.startswith("k")))
-        result = (form, neighbour, tuple(feats))
-        if len(self._word_cache) < 200_000:
-            self._word_cache[word] = result
-        return result
+        neighbour_kind = self.triggers.get(form) or self.triggers.get(stem)
+        as_neighbour = tuple(
+            (
+                f"w[{offset}]={form}",
+                *(f"{offset}:{feature}" for feature in neighbour),
+                *((f"trig[{offset}]={neighbour_kind}",) if neighbour_kind else ()),
+            )
+            for offset in OFFSETS
+        )
+        starts = tuple(
+            tuple(
+                (first, gazetteer.max_len[first]) for _, first in proclitic_splits(form) if first in gazetteer.max_len
+            )
+            for gazetteer in self.gazetteers.values()
+        )
+        return WordEntry(
+            form=form,
+            key=key,
+            nationality=nationality,
+            features=tuple(map(sys.intern, feats)),
+            as_neighbour=tuple(tuple(map(sys.intern, features)) for features in as_neighbour),
+            gazetteer_starts=starts if any(starts) else (),
+        )
+
+    def analyse(self, words: Sequence[str]) -> AnalysedSentence:
+        """Entries and gazetteer matches of one sentence."""
+        entries = [self.entry(word) for word in words]
+        forms = [entry.form for entry in entries]
+        matches: dict[int, tuple[int, ...]] = {}
+        for i, entry in enumerate(entries):
+            if entry.gazetteer_starts:
+                lengths = tuple(
+                    _match_length(gazetteer.entries, starts, forms, i)
+                    for gazetteer, starts in zip(self.gazetteers.values(), entry.gazetteer_starts, strict=True)
+                )
+                if any(lengths):
+                    matches[i] = lengths
+        return AnalysedSentence(words, entries, forms, matches)
 
     def sentence_features(self, words: Sequence[str]) -> list[list[str]]:
-        """CRF features for every word of one sentence."""
-        per_word = [self.word_features(w) for w in words]
-        forms = [f for f, _, _ in per_word]
-        neighbours = [n for _, n, _ in per_word]
-        stems = [n[0][5:] for n in neighbours]
-        kinds = [self.triggers.get(f) or self.triggers.get(s) or "" for f, s in zip(forms, stems, strict=True)]
-        gaz_tags: list[list[str]] = [[] for _ in words]
-        for type_, gazetteer in self.gazetteers.items():
-            i = 0
-            while i < len(forms):
-                length, _ = gazetteer.match_at(forms, i)
-                if length:
-                    gaz_tags[i].append(f"gaz={type_}-B")
-                    for j in range(i + 1, i + length):
-                        gaz_tags[j].append(f"gaz={type_}-I")
-                    if length > 1:
-                        gaz_tags[i].append(f"gazm={type_}")
-                    i += length
-                else:
-                    i += 1
-        n = len(words)
-        sentence = []
-        for i in range(n):
-            feats = ["bias", *per_word[i][2], *gaz_tags[i]]
-            for offset in (-2, -1, 1, 2):
-                j = i + offset
-                if 0 <= j < n:
-                    feats.append(f"w[{offset}]={forms[j]}")
-                    feats.extend(f"{offset}:{n}" for n in neighbours[j])
-                    if kinds[j]:
-                        feats.append(f"trig[{offset}]={kinds[j]}")
-                    if offset in (-1, 1):
-                        feats.extend(f"{g}@{offset}" for g in gaz_tags[j])
-                else:
-                    feats.append(f"w[{offset}]=<pad>")
-            if i > 0:
-                feats.append(f"w[-1:0]={forms[i - 1]}|{forms[i]}")
-            if i + 1 < n:
-                feats.append(f"w[0:1]={forms[i]}|{forms[i + 1]}")
-            sentence.append(feats)
-        return sentence
+        """CRF features for every word of one sentence (all of them: what training sees)."""
+        return cast("list[list[str]]", self.features.items(self.analyse(words)))
+
+
+def _match_length(
+    entries: set[tuple[str, ...]], starts: tuple[tuple[str, int], ...], forms: Sequence[str], i: int
+) -> int:
+    """``Gazetteer.match_at`` from precomputed (first word, longest entry) starts."""
+    best = 0
+    for first, longest in starts:
+        for n in range(min(longest, len(forms) - i), best, -1):
+            if (first, *forms[i + 1 : i + n]) in entries:
+                best = n
+                break
+    return best
+
+
+_V = TypeVar("_V")
+
+
+def _remember(cache: dict[str, _V], word: str, value: _V) -> _V:
+    if len(cache) >= WORD_CACHE_SIZE:
+        cache.clear()
+    cache[word] = value
+    return value
+
+
+# A CRF attribute as crfsuite takes it: a string, or its UTF-8 bytes (no encoding per call).
+Attribute = str | bytes
+BIGRAMS = ("w[-1:0]=", "w[0:1]=")
+
+
+class CrfFeatures:
+    """CRF items (one attribute list per token) of analysed sentences.
+
+    Item of token i: ``bias``, the word's own features, its gazetteer tags, then per offset in
+    ``OFFSETS`` the neighbour's features (``w[-2]=<pad>`` outside the sentence) with, for -1 and +1,
+    the neighbour's gazetteer tags, then the word bigrams ``w[-1:0]`` and ``w[0:1]``. Training
+    depends on this order (attribute ids follow first appearance), tagging does not.
+
+    ``known=None`` keeps every feature as a string (training). With ``known``, the attributes of a
+    trained model, only those are kept, as UTF-8 bytes: crfsuite skips attributes it does not know,
+    so the labels are the same and it is spared encoding and looking up the rest.
+    """
+
+    def __init__(self, known: Collection[str] | None = None) -> None:
+        self.known = known
+        self._parts: dict[str, tuple[tuple[Attribute, ...], ...]] = {}
+        self._interned: dict[bytes, bytes] = {}
+        self._pads = [self.render((f"w[{offset}]=<pad>",)) for offset in OFFSETS]
+        self._gazetteer_parts: dict[tuple[str, ...], tuple[tuple[Attribute, ...], ...]] = {}
+        # Left words of the model's bigram attributes, cut at every "|" since a word may be "|".
+        self._bigram_lefts: set[str] = set()
+        for attribute in known or ():
+            for name in BIGRAMS:
+                if attribute.startswith(name):
+                    pair = attribute[len(name) :]
+                    self._bigram_lefts.update(pair[:k] for k, char in enumerate(pair) if char == "|")
+
+    def render(self, features: Iterable[str]) -> tuple[Attribute, ...]:
+        """``features`` as this view passes them to crfsuite."""
+        if self.known is None:
+            return tuple(features)
+        return tuple(self._intern(f.encode()) for f in features if f in self.known)
+
+    def _intern(self, attribute: bytes) -> bytes:
+        return self._interned.setdefault(attribute, attribute)
+
+    def _word_parts(self, word: str, entry: WordEntry) -> tuple[tuple[Attribute, ...], ...]:
+        """(``bias`` + own features, then the features given to each offset of ``OFFSETS``)."""
+        parts = (self.render(("bias", *entry.features)), *(self.render(n) for n in entry.as_neighbour))
+        return _remember(self._parts, word, parts)
+
+    def _gazetteer_features(self, tags: list[str]) -> tuple[tuple[Attribute, ...], ...]:
+        """(tags of the word itself, seen from the token after it, seen from the token before it)."""
+        key = tuple(tags)
+        parts = self._gazetteer_parts.get(key)
+        if parts is None:
+            parts = (self.render(tags), self.render(f"{g}@-1" for g in tags), self.render(f"{g}@1" for g in tags))
+            self._gazetteer_parts[key] = parts
+        return parts
+
+    def items(self, sentence: AnalysedSentence) -> list[list[Attribute]]:
+        """The CRF items of one sentence."""
+        cached = self._parts
+        parts = [
+            cached.get(word) or self._word_parts(word, entry)
+            for word, entry in zip(sentence.words, sentence.entries, strict=True)
+        ]
+        n = len(parts)
+        heads = [p[0] for p in parts]
+        # The neighbour two before, one before, one after and two after every token.
+        before2 = [self._pads[0]] * 2 + [p[1] for p in parts]
+        before1 = [self._pads[1]] + [p[2] for p in parts]
+        after1 = [p[3] for p in parts[1:]] + [self._pads[2]]
+        after2 = [p[4] for p in parts[2:]] + [self._pads[3]] * 2
+        gazetteer_tags = sentence.gazetteer_tags()
+        items: list[list[Attribute]]
+        if gazetteer_tags:
+            empty: tuple[Attribute, ...] = ()
+            # The gazetteer tags of every token, of the token before it and of the token after it.
+            own, before1_tags, after1_tags = [empty] * n, [empty] * (n + 1), [empty] * (n + 1)
+            for i, tags in gazetteer_tags.items():
+                own[i], before1_tags[i + 1], as_after = self._gazetteer_features(tags)
+                if i:
+                    after1_tags[i - 1] = as_after
+            items = [
+                [*h, *g, *b2, *b1, *gb1, *a1, *ga1, *a2]
+                for h, g, b2, b1, gb1, a1, ga1, a2 in zip(
+                    heads, own, before2, before1, before1_tags, after1, after1_tags, after2, strict=False
+                )
+            ]
+        else:
+            items = [
+                [*h, *b2, *b1, *a1, *a2]
+                for h, b2, b1, a1, a2 in zip(heads, before2, before1, after1, after2, strict=False)
+            ]
+        self._add_bigrams(items, sentence.forms)
+        return items
+
+    def _add_bigrams(self, items: list[list[Attribute]], forms: list[str]) -> None:
+        known, lefts = self.known, self._bigram_lefts
+        for i in range(1, len(forms)):
+            if known is None:
+                pair = f"{forms[i - 1]}|{forms[i]}"
+                items[i].append("w[-1:0]=" + pair)
+                items[i - 1].append("w[0:1]=" + pair)
+            elif forms[i - 1] in lefts:
+                pair = f"{forms[i - 1]}|{forms[i]}"
+                if (left := "w[-1:0]=" + pair) in known:
+                    items[i].append(self._intern(left.encode()))
+                if (right := "w[0:1]=" + pair) in known:
+                    items[i - 1].append(self._intern(right.encode()))
 
 
 def _shape(word: str) -> str:
@@ -375,18 +595,25 @@ def _is_arabic(char: str) -> bool:
 
 def sentences_of(tokens: Iterable[Token], text: str) -> list[list[Token]]:
     """Group tokens into sentences: break after . ! ? ؟ and at blank lines or line breaks."""
-    sentences: list[list[Token]] = []
-    current: list[Token] = []
-    previous_end = 0
-    for token in tokens:
-        if current and "\n" in text[previous_end : token.start]:
-            sentences.append(current)
-            current = []
-        current.append(token)
-        previous_end = token.end
-        if token.text in (".", "!", "?", "؟") or len(current) >= 120:
-            sentences.append(current)
-            current = []
-    if current:
-        sentences.append(current)
-    return sentences
+    tokens = list(tokens)
+    words, starts, ends = [t.text for t in tokens], [t.start for t in tokens], [t.end for t in tokens]
+    return [tokens[first:last] for first, last in sentence_bounds(text, words, starts, ends)]
+
+
+def sentence_bounds(
+    text: str, words: Sequence[str], starts: Sequence[int], ends: Sequence[int]
+) -> list[tuple[int, int]]:
+    """``sentences_of`` on token columns: (first, last_exclusive) token indices of each sentence."""
+    bounds = []
+    first = previous_end = 0
+    for i, word in enumerate(words):
+        if i > first and "\n" in text[previous_end : starts[i]]:
+            bounds.append((first, i))
+            first = i
+        previous_end = ends[i]
+        if word in SENTENCE_ENDS or i + 1 - first >= MAX_SENTENCE_TOKENS:
+            bounds.append((first, i + 1))
+            first = i + 1
+    if first < len(words):
+        bounds.append((first, len(words)))
+    return bounds
