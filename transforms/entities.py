@@ -39,6 +39,7 @@ from transforms.entities_features import (
     proclitic_splits,
     read_lines,
     read_table,
+    remember,
     sentence_bounds,
     sentences_of,  # noqa: F401 (re-exported: bench.run imports it from here)
     strip_article,
@@ -71,6 +72,8 @@ def repair_bio(tags: list[str]) -> list[str]:
 
 def bio_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
     """BIO labels -> ``(first, last_exclusive, type)``; a stray ``I-X`` starts a new span."""
+    if labels.count("O") == len(labels):
+        return []
     spans = []
     start, current = -1, ""
     for i, label in enumerate(labels):
@@ -148,6 +151,14 @@ class Canonicalizer:
                 self.name_counts[entry[0]] += 3
         self.countries = {fold(name) for name in read_lines(directory / "countries.txt")}
         self.countries.update(fold(country) for country in lexicon.nationalities.values())
+        self._folded: dict[str, str] = {}
+
+    def fold(self, text: str) -> str:
+        """``transforms.normalize.fold``, cached."""
+        folded = self._folded.get(text)
+        if folded is None:
+            folded = remember(self._folded, text, fold(text))
+        return folded
 
     def strip_first_word(self, word: str, local_counts: Counter[str]) -> tuple[int, str]:
         """(characters of ``word`` to drop from the span, canonical first word)."""
@@ -173,12 +184,12 @@ class Canonicalizer:
 
     def variant(self, name: str) -> str:
         """Whole-name variant first, else word by word."""
-        key = fold(name)
+        key = self.fold(name)
         if key in self.variants:
             return self.variants[key]
-        words = [self.variants.get(fold(w), w) for w in name.split(" ")]
+        words = [self.variants.get(self.fold(w), w) for w in name.split(" ")]
         joined = " ".join(words)
-        return self.variants.get(fold(joined), joined)
+        return self.variants.get(self.fold(joined), joined)
 
     def canonicalize(self, text: str, annotations: list[Annotation]) -> None:
         """Set ``canonical`` (and trim ``start``/``text`` of proclitics) on ``annotations`` in place."""
@@ -199,9 +210,9 @@ class Canonicalizer:
         """A person or organization name inside a longer one of the same type and article takes it."""
         for type_ in SHORT_FORM_TYPES:
             mentions = [ann for ann in annotations if ann["type"] == type_]
-            full_names = [(i, fold(ann["canonical"]).split(" ")) for i, ann in enumerate(mentions)]
+            full_names = [(i, self.fold(ann["canonical"]).split(" ")) for i, ann in enumerate(mentions)]
             for i, ann in enumerate(mentions):
-                words = fold(ann["canonical"]).split(" ")
+                words = self.fold(ann["canonical"]).split(" ")
                 candidates = [
                     (j, mentions[j]["canonical"])
                     for j, longer in full_names
@@ -323,12 +334,11 @@ def facets(
         names = result[FACET_BY_TYPE[ann["type"]]]
         if ann["canonical"] not in names:
             names.append(ann["canonical"])
-        if ann["type"] == "LOC" and fold(ann["canonical"]) in canonicalizer.countries:
+        if ann["type"] == "LOC" and canonicalizer.fold(ann["canonical"]) in canonicalizer.countries:
             mentions.append((ann["start"], ann["canonical"]))
     if text is not None:
         person_spans = [(ann["start"], ann["end"]) for ann in annotations if ann["type"] == "PER"]
-        country_of = canonicalizer.lexicon.country_of
-        found = [(i, country) for i, word in enumerate(token_words(text)) if (country := country_of(word))]
+        found = canonicalizer.lexicon.countries_of(token_words(text))
         if found:
             _, starts, _ = token_columns(text)
             for i, country in found:

@@ -337,7 +337,7 @@ class Lexicon:
             self.nationalities[feature_form(adjective)] = country
         self.features = CrfFeatures()
         self._entries: dict[str, WordEntry] = {}
-        self._nationality_of: dict[str, str | None] = {}
+        self._nationality_of: dict[str, str] = {}  # word -> country, "" if none
 
     def nationality_stem(self, form: str) -> str | None:
         """The nationality adjective stem in a feature-form word (الروسية -> روسي), if any."""
@@ -349,21 +349,31 @@ class Lexicon:
                     return candidate
         return None
 
+    def countries_of(self, words: Iterable[str]) -> list[tuple[int, str]]:
+        """(index, country) of the words that are nationality adjectives."""
+        cached = self._nationality_of
+        found = []
+        for i, word in enumerate(words):
+            country = cached.get(word)
+            if country is None:
+                country = self.country_of(word) or ""
+            if country:
+                found.append((i, country))
+        return found
+
     def country_of(self, word: str) -> str | None:
         """The country a token names as a nationality adjective (الصيني -> الصين), if any; cached."""
-        try:
-            return self._nationality_of[word]
-        except KeyError:
+        country = self._nationality_of.get(word)
+        if country is None:
             stem = self.nationality_stem(feature_form(word))
-            country = self.nationalities[stem] if stem else None
-            _remember(self._nationality_of, word, country)
-            return country
+            country = remember(self._nationality_of, word, self.nationalities[stem] if stem else "")
+        return country or None
 
     def entry(self, word: str) -> WordEntry:
         """The cached ``WordEntry`` of ``word``."""
         entry = self._entries.get(word)
         if entry is None:
-            entry = _remember(self._entries, word, self._new_entry(word))
+            entry = remember(self._entries, word, self._new_entry(word))
         return entry
 
     def _new_entry(self, word: str) -> WordEntry:
@@ -423,7 +433,8 @@ class Lexicon:
 
     def analyse(self, words: Sequence[str]) -> AnalysedSentence:
         """Entries and gazetteer matches of one sentence."""
-        entries = [self.entry(word) for word in words]
+        cached = self._entries
+        entries = [cached.get(word) or self.entry(word) for word in words]
         forms = [entry.form for entry in entries]
         matches: dict[int, tuple[int, ...]] = {}
         for i, entry in enumerate(entries):
@@ -457,7 +468,8 @@ def _match_length(
 _V = TypeVar("_V")
 
 
-def _remember(cache: dict[str, _V], word: str, value: _V) -> _V:
+def remember(cache: dict[str, _V], word: str, value: _V) -> _V:
+    """Store ``value`` in a per-instance word cache, emptied when it holds ``WORD_CACHE_SIZE`` words."""
     if len(cache) >= WORD_CACHE_SIZE:
         cache.clear()
     cache[word] = value
@@ -488,13 +500,17 @@ class CrfFeatures:
         self._interned: dict[bytes, bytes] = {}
         self._pads = [self.render((f"w[{offset}]=<pad>",)) for offset in OFFSETS]
         self._gazetteer_parts: dict[tuple[str, ...], tuple[tuple[Attribute, ...], ...]] = {}
-        # Left words of the model's bigram attributes, cut at every "|" since a word may be "|".
-        self._bigram_lefts: set[str] = set()
+        # left word -> right word -> the model's (w[-1:0], w[0:1]) attributes of that pair. A pair
+        # string "a|b" is indexed at each of its "|" (a word may be "|"): every reading (x, y) is a
+        # word pair whose attribute is exactly that string.
+        self._bigrams: dict[str, dict[str, list[bytes | None]]] = {}
         for attribute in known or ():
-            for name in BIGRAMS:
+            for side, name in enumerate(BIGRAMS):
                 if attribute.startswith(name):
                     pair = attribute[len(name) :]
-                    self._bigram_lefts.update(pair[:k] for k, char in enumerate(pair) if char == "|")
+                    for k in (k for k, char in enumerate(pair) if char == "|"):
+                        found = self._bigrams.setdefault(pair[:k], {}).setdefault(pair[k + 1 :], [None, None])
+                        found[side] = attribute.encode()
 
     def render(self, features: Iterable[str]) -> tuple[Attribute, ...]:
         """``features`` as this view passes them to crfsuite."""
@@ -508,7 +524,7 @@ class CrfFeatures:
     def _word_parts(self, word: str, entry: WordEntry) -> tuple[tuple[Attribute, ...], ...]:
         """(``bias`` + own features, then the features given to each offset of ``OFFSETS``)."""
         parts = (self.render(("bias", *entry.features)), *(self.render(n) for n in entry.as_neighbour))
-        return _remember(self._parts, word, parts)
+        return remember(self._parts, word, parts)
 
     def _gazetteer_features(self, tags: list[str]) -> tuple[tuple[Attribute, ...], ...]:
         """(tags of the word itself, seen from the token after it, seen from the token before it)."""
@@ -558,18 +574,21 @@ class CrfFeatures:
         return items
 
     def _add_bigrams(self, items: list[list[Attribute]], forms: list[str]) -> None:
-        known, lefts = self.known, self._bigram_lefts
-        for i in range(1, len(forms)):
-            if known is None:
+        if self.known is None:
+            for i in range(1, len(forms)):
                 pair = f"{forms[i - 1]}|{forms[i]}"
-                items[i].append("w[-1:0]=" + pair)
-                items[i - 1].append("w[0:1]=" + pair)
-            elif forms[i - 1] in lefts:
-                pair = f"{forms[i - 1]}|{forms[i]}"
-                if (left := "w[-1:0]=" + pair) in known:
-                    items[i].append(self._intern(left.encode()))
-                if (right := "w[0:1]=" + pair) in known:
-                    items[i - 1].append(self._intern(right.encode()))
+                items[i].append(BIGRAMS[0] + pair)
+                items[i - 1].append(BIGRAMS[1] + pair)
+            return
+        bigrams = self._bigrams
+        for i in [i for i, form in enumerate(forms[:-1], 1) if form in bigrams]:
+            found = bigrams[forms[i - 1]].get(forms[i])
+            if found:
+                left, right = found
+                if left:
+                    items[i].append(left)
+                if right:
+                    items[i - 1].append(right)
 
 
 def _shape(word: str) -> str:
