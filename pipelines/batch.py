@@ -1,4 +1,4 @@
-"""The batch pipeline: inputs -> clean -> tag -> dedup -> Elasticsearch, with dead letters.
+"""The batch pipeline: inputs -> clean -> dedup -> tag -> Elasticsearch, with dead letters.
 
 akhbar batch --input PATH|GLOB|URL ... [--index NAME] [--es-url URL] [--config FILE] [beam options]
 """
@@ -54,9 +54,11 @@ def process_and_index(
     take within the retry budget end in the pending folder.
     """
     cleaned = articles | "Clean" >> CleanArticles()
-    tagged = cleaned["articles"] | "Tag" >> TagArticles()
-    exact = tagged["articles"] | "ExactDedup" >> ExactDedup()
+    # Dedup reads only the cleaned title and body, so it runs before tagging: dropped duplicates
+    # are never tagged, and the shuffles of dedup carry articles without their annotations.
+    exact = cleaned["articles"] | "ExactDedup" >> ExactDedup()
     near = exact["articles"] | "NearDedup" >> NearDedup(cfg.es, load_config(overrides=cfg.dedup))
+    tagged = near["articles"] | "Tag" >> TagArticles()
     # Counted behind a Reshuffle: a counting step fused after a Flatten is copied into each input's
     # stage, and portable runners (Flink) then report the counter of one copy only.
     _ = (
@@ -66,7 +68,9 @@ def process_and_index(
         | "CountDuplicates" >> beam.Map(count_duplicate)
     )
     written = (
-        near["articles"] | "CountFlagged" >> beam.Map(count_flagged) | "Index" >> WriteToElasticsearch(cfg.es, resumed)
+        tagged["articles"]
+        | "CountFlagged" >> beam.Map(count_flagged)
+        | "Index" >> WriteToElasticsearch(cfg.es, resumed)
     )
     _ = written["pending"] | "WritePending" >> WritePending(os.path.join(cfg.pending_dir, cfg.es.alias, run_dir))
     dead = (

@@ -11,6 +11,7 @@ because the packaged ones are root stemmers (ISRI) that merge far more than sear
 
 from __future__ import annotations
 
+import functools
 import re
 
 # (prefix, minimum length of the word for it to be stripped), longest first.
@@ -27,6 +28,9 @@ SUFFIXES: tuple[str, ...] = ("ها", "ان", "ات", "ون", "ين", "يه", "ه
 _WORD = re.compile(r"[\u0621-\u064a]+|[^\W\d_]+|\d+", re.UNICODE)
 
 
+# News vocabulary repeats (a 2,000-article slice has ~440k words but ~60k distinct ones), so
+# stems are memoized; the cache is bounded and only ever holds pure results.
+@functools.lru_cache(maxsize=1 << 17)
 def light_stem(word: str) -> str:
     """The light stem of one folded Arabic word (other words come back unchanged)."""
     for prefix, minimum in PREFIXES:
@@ -41,4 +45,4 @@ def light_stem(word: str) -> str:
 
 def stem_text(folded: str) -> str:
     """The stems of every word of a folded text, space separated."""
-    return " ".join(light_stem(word) for word in _WORD.findall(folded))
+    return " ".join(map(light_stem, _WORD.findall(folded)))
