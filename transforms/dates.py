@@ -117,8 +117,18 @@ def _trie_regex(node: dict[str, Any]) -> str:
     return body
 
 
+class _Terms(dict[str, Any]):
+    """Folded term -> meaning; a key matched across a line break or a space run finds its term."""
+
+    def __missing__(self, key: str) -> Any:
+        spaced = " ".join(key.split())
+        if spaced == key:
+            raise KeyError(key)
+        return self[spaced]
+
+
 def _table(mapping: dict[Any, list[str]]) -> dict[str, Any]:
-    return {fold_term(term): key for key, terms in mapping.items() for term in terms}
+    return _Terms((fold_term(term), key) for key, terms in mapping.items() for term in terms)
 
 
 @dataclass(frozen=True)

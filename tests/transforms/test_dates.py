@@ -226,3 +226,9 @@ def test_never_raises_and_ranges_are_ordered(words: list[str], published: dt.dat
         assert text[ann["start"] : ann["end"]] == ann["text"]
     for period in date_ranges(anns):
         assert period["gte"] <= period["lte"]
+
+
+def test_multiword_term_across_a_line_break_resolves() -> None:
+    # Found by hypothesis: the regex lets a space in a term match any whitespace run.
+    tags = tag_dates("أمس \n الأول", dt.date(2026, 2, 4))
+    assert [t["value"] for t in tags] == ["2026-02-02"]
