@@ -513,6 +513,15 @@ def environment(client: Any) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
+    env, settings = results.get("environment", {}), results.get("settings", {})
+    if "corpus" in results:
+        rows.append(
+            (
+                "corpus, load average",
+                f"{results['corpus'].get('1x')} articles (fraction {settings.get('fraction')} of the corpus), "
+                f"load {env.get('load_average_at_start')} at start, {env.get('load_average_at_end')} at end",
+            )
+        )
     pipeline = results.get("pipeline", {})
     for key, name in (
         ("1x", "batch 1x, default runner"),

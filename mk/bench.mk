@@ -6,10 +6,14 @@
 BENCH_FRACTION ?= 1
 BENCH_ARGS ?=
 
-.PHONY: bench bench-equivalence
+.PHONY: bench bench-quick bench-equivalence
 
 bench: install es-up ## Benchmark the whole pipeline vs the raw sink, stages, peers, 1x/4x (30 min measured on 2 busy cores)
 	$(BIN)/python -m bench.run --es-url $(ES_URL) --fraction $(BENCH_FRACTION) $(BENCH_ARGS)
+
+bench-quick: install es-up ## The same benchmark on 2% of the corpus, one run each (a check that it runs: minutes, not half an hour)
+	$(BIN)/python -m bench.run --es-url $(ES_URL) --fraction 0.02 --sample 100 --peer-sample 20 --raw-runs 1 \
+		--out var/bench/results-quick.json $(BENCH_ARGS)
 
 bench-equivalence: install es-up flink-jobserver ## Whole corpus on the default runner and on Flink: same ids and clusters?
 	$(BIN)/python -m bench.run --equivalence --es-url $(ES_URL) $(BENCH_ARGS)

@@ -86,6 +86,11 @@ def local_runner(options: PipelineOptions) -> Any:
     engine the DirectRunner falls back to (the FnApiRunner, which honours
     ``--direct_num_workers`` and ``--direct_running_mode``) directly. Any other ``--runner``
     (PrismRunner, FlinkRunner, SparkRunner, DataflowRunner) is used as given.
+
+    The default stays one in-process worker: worker processes
+    (``--direct_num_workers=N --direct_running_mode=multi_processing``) cost about 45% more CPU
+    per article and open Beam's gRPC servers on every interface, not 127.0.0.1 only
+    (docs/bench.md, "Runner and memory").
     """
     from apache_beam.options.pipeline_options import StandardOptions
 
