@@ -44,6 +44,7 @@ from transforms.entities_features import (
     sentences_of,  # noqa: F401 (re-exported: bench.run imports it from here)
     strip_article,
     token_columns,
+    token_starts,
     token_words,
 )
 from transforms.normalize import fold
@@ -117,17 +118,19 @@ def propagate_in_document(lexicon: Lexicon, sentences: Sequence[AnalysedSentence
     Very frequent words (more than ``PROPAGATE_MAX_COUNT`` in the unlabelled news) are skipped.
     """
     votes: dict[str, Counter[str]] = {}
-    keys = [[entry.key for entry in sentence.entries] for sentence in sentences]
-    for sentence_keys, sentence_labels in zip(keys, labels, strict=True):
+    for sentence, sentence_labels in zip(sentences, labels, strict=True):
         for first, last, type_ in bio_spans(sentence_labels):
             if last - first == 1 and type_ in PROPAGATED_TYPES:
-                votes.setdefault(sentence_keys[first], Counter())[type_] += 1
+                votes.setdefault(sentence.entries[first].key, Counter())[type_] += 1
             elif type_ == "PER":
-                votes.setdefault(sentence_keys[last - 1], Counter())[type_] += 1
+                votes.setdefault(sentence.entries[last - 1].key, Counter())[type_] += 1
+    if not votes:
+        return
     counts = lexicon.word_classes.counts
-    for sentence_keys, sentence_labels in zip(keys, labels, strict=True):
-        for i, key in enumerate(sentence_keys):
-            if sentence_labels[i] != "O" or key not in votes or len(key) < 3:
+    for sentence, sentence_labels in zip(sentences, labels, strict=True):
+        voted = [(i, entry.key) for i, entry in enumerate(sentence.entries) if entry.key in votes]
+        for i, key in voted:
+            if sentence_labels[i] != "O" or len(key) < 3:
                 continue
             if counts.get(key, 0) > PROPAGATE_MAX_COUNT:
                 continue
@@ -162,7 +165,7 @@ class Canonicalizer:
 
     def strip_first_word(self, word: str, local_counts: Counter[str]) -> tuple[int, str]:
         """(characters of ``word`` to drop from the span, canonical first word)."""
-        form = feature_form(word)
+        form = self.lexicon.form(word)
 
         def score(candidate: str) -> int:
             return self.name_counts[candidate] + 5 * local_counts[candidate]
@@ -196,7 +199,7 @@ class Canonicalizer:
         local_counts: Counter[str] = Counter()
         for ann in annotations:
             for word in ann["text"].split():
-                local_counts[feature_form(word)] += 1
+                local_counts[self.lexicon.form(word)] += 1
         for ann in annotations:
             words = ann["text"].split(" ")
             cut, first = self.strip_first_word(words[0], local_counts)
@@ -340,7 +343,7 @@ def facets(
         person_spans = [(ann["start"], ann["end"]) for ann in annotations if ann["type"] == "PER"]
         found = canonicalizer.lexicon.countries_of(token_words(text))
         if found:
-            _, starts, _ = token_columns(text)
+            starts = token_starts(text)
             for i, country in found:
                 if not any(start <= starts[i] < end for start, end in person_spans):
                     mentions.append((starts[i], country))

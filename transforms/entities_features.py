@@ -1,9 +1,14 @@
 """Tokens with character offsets and CRF features for the Arabic entity tagger.
 
-Flow: ``tokenize(text)`` -> ``Token`` spans (``text[start:end] == token.text``) ->
-``Lexicon.sentence_features(words)`` -> one list of feature strings per token, the input of the
-CRF in ``transforms.entities``. The same functions build the training features in
-``scripts/train_ner.py``, so training and tagging cannot drift apart.
+Flow: ``tokenize(text)`` -> ``Token`` spans (``text[start:end] == token.text``; the tagger uses
+the same tokens as columns, ``token_columns``) -> ``Lexicon.analyse(words)``: a cached
+``WordEntry`` per distinct word (feature form, key, own features, the features it gives each
+neighbour offset, the gazetteer entries it may start) and one pass over the gazetteers ->
+``CrfFeatures.items`` -> one feature list per token, the input of the CRF in
+``transforms.entities``. ``Lexicon.sentence_features(words)`` is the same path with every feature
+kept; ``scripts/train_ner.py`` trains on it, so training and tagging cannot drift apart. A new
+feature goes into ``Lexicon._new_entry`` (per word) or ``CrfFeatures.items`` (per sentence).
+Caches belong to the ``Lexicon``/``CrfFeatures`` instance and are bounded (``WORD_CACHE_SIZE``).
 
 Feature forms use ``feature_form`` (a fixed letter folding owned by this module, not
 ``transforms.normalize.fold``): a trained model is tied to the exact folding it was trained with.
@@ -97,6 +102,11 @@ def token_columns(text: str) -> tuple[list[str], list[int], list[int]]:
 def token_words(text: str) -> list[str]:
     """The texts of ``tokenize``'s tokens."""
     return _TOKEN_RE.findall(text)
+
+
+def token_starts(text: str) -> list[int]:
+    """The start offsets of ``tokenize``'s tokens."""
+    return [m.start() for m in _TOKEN_RE.finditer(text)]
 
 
 def feature_form(word: str) -> str:
@@ -368,6 +378,11 @@ class Lexicon:
             stem = self.nationality_stem(feature_form(word))
             country = remember(self._nationality_of, word, self.nationalities[stem] if stem else "")
         return country or None
+
+    def form(self, word: str) -> str:
+        """``feature_form(word)``, from the word's entry when it has one."""
+        entry = self._entries.get(word)
+        return entry.form if entry is not None else feature_form(word)
 
     def entry(self, word: str) -> WordEntry:
         """The cached ``WordEntry`` of ``word``."""
