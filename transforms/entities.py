@@ -253,7 +253,7 @@ class EntityTagger:
         self.model_path = model_path
         self.lexicon = lexicon
         self._tagger = tagger
-        self.features = CrfFeatures(model_attributes(tagger))
+        self.features = CrfFeatures(lexicon, model_attributes(tagger))
         self.canonicalizer = Canonicalizer(lexicon)
 
     @classmethod

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -274,14 +273,14 @@ WORD_CACHE_SIZE = 100_000
 
 @dataclass(frozen=True, slots=True)
 class WordEntry:
-    """What the features need of one word, computed once per distinct word."""
+    """The lookups of one word that features and rules share, computed once per distinct word."""
 
     form: str
+    prefix: str  # greedy proclitics (``bare_stem``)
+    stem: str
+    key_prefix: str  # proclitics by corpus frequency (``WordClasses.key``)
     key: str
     nationality: str | None
-    # The word's own features, and per ``OFFSETS`` the features it gives the token that far away.
-    features: tuple[str, ...]
-    as_neighbour: tuple[tuple[str, ...], ...]
     # Per type (``TYPES``): (first word, longest entry) of every gazetteer entry the word may start.
     gazetteer_starts: tuple[tuple[tuple[str, int], ...], ...]
 
@@ -345,7 +344,11 @@ class Lexicon:
         self.nationalities: dict[str, str] = {}
         for adjective, country in read_table(directory / "nationalities.tsv"):
             self.nationalities[feature_form(adjective)] = country
-        self.features = CrfFeatures()
+        # first word of a gazetteer entry -> longest entry of each type starting with it
+        self._first_words: dict[str, tuple[int, ...]] = {}
+        for word in {first for gazetteer in self.gazetteers.values() for first in gazetteer.max_len}:
+            self._first_words[word] = tuple(gazetteer.max_len.get(word, 0) for gazetteer in self.gazetteers.values())
+        self.features = CrfFeatures(self)
         self._entries: dict[str, WordEntry] = {}
         self._nationality_of: dict[str, str] = {}  # word -> country, "" if none
 
@@ -394,10 +397,31 @@ class Lexicon:
     def _new_entry(self, word: str) -> WordEntry:
         form = feature_form(word)
         prefix, stem = bare_stem(form)
+        key_prefix, key = self.word_classes.key(form)
+        starts: tuple[list[tuple[str, int]], ...] = ([], [], [])
+        for _, first in proclitic_splits(form):
+            longest = self._first_words.get(first)
+            if longest:
+                for t, length in enumerate(longest):
+                    if length:
+                        starts[t].append((first, length))
+        return WordEntry(
+            form=form,
+            prefix=prefix,
+            stem=stem,
+            key_prefix=key_prefix,
+            key=key,
+            nationality=self.nationality_stem(form),
+            gazetteer_starts=tuple(map(tuple, starts)) if any(starts) else (),
+        )
+
+    def word_features(self, word: str, entry: WordEntry) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        """The features of ``word`` alone, and per ``OFFSETS`` those it gives the token that far away."""
+        form, stem, key = entry.form, entry.stem, entry.key
         feats = [
             "w=" + form,
             "stem=" + stem,
-            "pre=" + prefix,
+            "pre=" + entry.prefix,
             "suf1=" + form[-1:],
             "suf2=" + form[-2:],
             "suf3=" + form[-3:],
@@ -408,18 +432,16 @@ class Lexicon:
             "len=" + str(min(len(stem), 8)),
             "shape=" + _shape(word),
         ]
-        key_prefix, key = self.word_classes.key(form)
         classes = self.word_classes.classes.get(key, ())
         count = self.word_classes.counts.get(key, 0)
-        feats.extend(("key=" + key, "kpre=" + key_prefix, "fq=" + str(count.bit_length() // 2), *classes))
+        feats.extend(("key=" + key, "kpre=" + entry.key_prefix, "fq=" + str(count.bit_length() // 2), *classes))
         for type_, gazetteer in self.gazetteers.items():
             if stem in gazetteer.tokens or form in gazetteer.tokens or key in gazetteer.tokens:
                 feats.append("gtok=" + type_)
         kind = self.triggers.get(form) or self.triggers.get(stem) or self.triggers.get("ال" + stem)
         if kind:
             feats.append("trig=" + kind)
-        nationality = self.nationality_stem(form)
-        if nationality:
+        if entry.nationality:
             feats.append("nat")
         neighbour = ("stem=" + stem, "key=" + key, *(c for c in classes if c.startswith("k")))
         neighbour_kind = self.triggers.get(form) or self.triggers.get(stem)
@@ -431,20 +453,7 @@ class Lexicon:
             )
             for offset in OFFSETS
         )
-        starts = tuple(
-            tuple(
-                (first, gazetteer.max_len[first]) for _, first in proclitic_splits(form) if first in gazetteer.max_len
-            )
-            for gazetteer in self.gazetteers.values()
-        )
-        return WordEntry(
-            form=form,
-            key=key,
-            nationality=nationality,
-            features=tuple(map(sys.intern, feats)),
-            as_neighbour=tuple(tuple(map(sys.intern, features)) for features in as_neighbour),
-            gazetteer_starts=starts if any(starts) else (),
-        )
+        return tuple(feats), as_neighbour
 
     def analyse(self, words: Sequence[str]) -> AnalysedSentence:
         """Entries and gazetteer matches of one sentence."""
@@ -464,7 +473,7 @@ class Lexicon:
 
     def sentence_features(self, words: Sequence[str]) -> list[list[str]]:
         """CRF features for every word of one sentence (all of them: what training sees)."""
-        return cast("list[list[str]]", self.features.items(self.analyse(words)))
+        return [cast("list[str]", list(item)) for item in self.features.items(self.analyse(words))]
 
 
 def _match_length(
@@ -509,10 +518,11 @@ class CrfFeatures:
     so the labels are the same and it is spared encoding and looking up the rest.
     """
 
-    def __init__(self, known: Collection[str] | None = None) -> None:
+    def __init__(self, lexicon: Lexicon, known: Collection[str] | None = None) -> None:
+        self.lexicon = lexicon
         self.known = known
         self._parts: dict[str, tuple[tuple[Attribute, ...], ...]] = {}
-        self._interned: dict[bytes, bytes] = {}
+        self._encoded = {attribute: attribute.encode() for attribute in known or ()}
         self._pads = [self.render((f"w[{offset}]=<pad>",)) for offset in OFFSETS]
         self._gazetteer_parts: dict[tuple[str, ...], tuple[tuple[Attribute, ...], ...]] = {}
         # left word -> right word -> the model's (w[-1:0], w[0:1]) attributes of that pair. A pair
@@ -525,20 +535,19 @@ class CrfFeatures:
                     pair = attribute[len(name) :]
                     for k in (k for k, char in enumerate(pair) if char == "|"):
                         found = self._bigrams.setdefault(pair[:k], {}).setdefault(pair[k + 1 :], [None, None])
-                        found[side] = attribute.encode()
+                        found[side] = self._encoded[attribute]
 
     def render(self, features: Iterable[str]) -> tuple[Attribute, ...]:
         """``features`` as this view passes them to crfsuite."""
         if self.known is None:
             return tuple(features)
-        return tuple(self._intern(f.encode()) for f in features if f in self.known)
-
-    def _intern(self, attribute: bytes) -> bytes:
-        return self._interned.setdefault(attribute, attribute)
+        encoded = self._encoded
+        return tuple(encoded[f] for f in features if f in encoded)
 
     def _word_parts(self, word: str, entry: WordEntry) -> tuple[tuple[Attribute, ...], ...]:
         """(``bias`` + own features, then the features given to each offset of ``OFFSETS``)."""
-        parts = (self.render(("bias", *entry.features)), *(self.render(n) for n in entry.as_neighbour))
+        own, as_neighbour = self.lexicon.word_features(word, entry)
+        parts = (self.render(("bias", *own)), *(self.render(n) for n in as_neighbour))
         return remember(self._parts, word, parts)
 
     def _gazetteer_features(self, tags: list[str]) -> tuple[tuple[Attribute, ...], ...]:
@@ -550,8 +559,8 @@ class CrfFeatures:
             self._gazetteer_parts[key] = parts
         return parts
 
-    def items(self, sentence: AnalysedSentence) -> list[list[Attribute]]:
-        """The CRF items of one sentence."""
+    def items(self, sentence: AnalysedSentence) -> list[tuple[Attribute, ...]]:
+        """The CRF items of one sentence (tuples: concatenating them is the cheapest way to build them)."""
         cached = self._parts
         parts = [
             cached.get(word) or self._word_parts(word, entry)
@@ -565,7 +574,7 @@ class CrfFeatures:
         after1 = [p[3] for p in parts[1:]] + [self._pads[2]]
         after2 = [p[4] for p in parts[2:]] + [self._pads[3]] * 2
         gazetteer_tags = sentence.gazetteer_tags()
-        items: list[list[Attribute]]
+        items: list[tuple[Attribute, ...]]
         if gazetteer_tags:
             empty: tuple[Attribute, ...] = ()
             # The gazetteer tags of every token, of the token before it and of the token after it.
@@ -575,25 +584,25 @@ class CrfFeatures:
                 if i:
                     after1_tags[i - 1] = as_after
             items = [
-                [*h, *g, *b2, *b1, *gb1, *a1, *ga1, *a2]
+                h + g + b2 + b1 + gb1 + a1 + ga1 + a2
                 for h, g, b2, b1, gb1, a1, ga1, a2 in zip(
                     heads, own, before2, before1, before1_tags, after1, after1_tags, after2, strict=False
                 )
             ]
         else:
             items = [
-                [*h, *b2, *b1, *a1, *a2]
+                h + b2 + b1 + a1 + a2
                 for h, b2, b1, a1, a2 in zip(heads, before2, before1, after1, after2, strict=False)
             ]
         self._add_bigrams(items, sentence.forms)
         return items
 
-    def _add_bigrams(self, items: list[list[Attribute]], forms: list[str]) -> None:
+    def _add_bigrams(self, items: list[tuple[Attribute, ...]], forms: list[str]) -> None:
         if self.known is None:
             for i in range(1, len(forms)):
                 pair = f"{forms[i - 1]}|{forms[i]}"
-                items[i].append(BIGRAMS[0] + pair)
-                items[i - 1].append(BIGRAMS[1] + pair)
+                items[i] += (BIGRAMS[0] + pair,)
+                items[i - 1] += (BIGRAMS[1] + pair,)
             return
         bigrams = self._bigrams
         for i in [i for i, form in enumerate(forms[:-1], 1) if form in bigrams]:
@@ -601,9 +610,9 @@ class CrfFeatures:
             if found:
                 left, right = found
                 if left:
-                    items[i].append(left)
+                    items[i] += (left,)
                 if right:
-                    items[i - 1].append(right)
+                    items[i - 1] += (right,)
 
 
 def _shape(word: str) -> str:

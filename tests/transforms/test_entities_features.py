@@ -50,7 +50,7 @@ def test_tagging_items_are_the_known_training_features_in_order(tagger):
     assert known is not None and "bias" in known
     for words in [sentence.split(" ") for sentence in SENTENCES] + seed_sentences():
         full = tagger.lexicon.sentence_features(words)
-        filtered = tagger.features.items(tagger.lexicon.analyse(words))
+        filtered = [list(item) for item in tagger.features.items(tagger.lexicon.analyse(words))]
         assert filtered == [[f.encode() for f in item if f in known] for item in full]
 
 
@@ -61,7 +61,7 @@ def test_any_known_subset_is_kept_exactly(words, seed):
     full = lexicon.sentence_features(words)
     every = sorted({f for item in full for f in item})
     known = {f for k, f in enumerate(every) if (seed >> (k % 32)) & 1}
-    items = CrfFeatures(known).items(lexicon.analyse(words))
+    items = [list(item) for item in CrfFeatures(lexicon, known).items(lexicon.analyse(words))]
     assert items == [[f.encode() for f in item if f in known] for item in full]
 
 
