@@ -541,8 +541,7 @@ class CrfFeatures:
         """``features`` as this view passes them to crfsuite."""
         if self.known is None:
             return tuple(features)
-        encoded = self._encoded
-        return tuple(encoded[f] for f in features if f in encoded)
+        return tuple(filter(None, map(self._encoded.get, features)))  # unknown -> None, dropped
 
     def _word_parts(self, word: str, entry: WordEntry) -> tuple[tuple[Attribute, ...], ...]:
         """(``bias`` + own features, then the features given to each offset of ``OFFSETS``)."""
