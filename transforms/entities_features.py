@@ -268,7 +268,7 @@ MAX_SENTENCE_TOKENS = 120
 # Context offsets of the CRF features, in the order they are emitted.
 OFFSETS = (-2, -1, 1, 2)
 # Distinct words whose entries and rendered features are kept; a full cache is emptied and refilled.
-WORD_CACHE_SIZE = 100_000
+WORD_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
