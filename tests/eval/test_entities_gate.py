@@ -3,7 +3,7 @@
 Measured on 2026-11-25 with ``python -m eval.entities`` on the model in transforms/models/
 (CRF + rules, F1): ANERcorp test PER 0.697, ORG 0.575, LOC 0.860, MISC 0.553, overall 0.715
 (0.732 without MISC); Wojood overall 0.328; NewsFANE held-out PER 0.706, ORG 0.533, LOC 0.889,
-overall 0.738; about 45,000 tokens per CPU second. Full tables in docs/entities.md. Raising a
+overall 0.738; about 78,000 tokens per CPU second. Full tables in docs/entities.md. Raising a
 floor is a deliberate commit; retraining must not lower a score below its floor.
 """
 
