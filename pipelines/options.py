@@ -88,7 +88,7 @@ def local_runner(options: PipelineOptions) -> Any:
     (PrismRunner, FlinkRunner, SparkRunner, DataflowRunner) is used as given.
 
     The default stays one in-process worker: worker processes
-    (``--direct_num_workers=N --direct_running_mode=multi_processing``) cost 25 to 45% more CPU
+    (``--direct_num_workers=N --direct_running_mode=multi_processing``) cost 14 to 47% more CPU
     per article and open Beam's gRPC servers on every interface, not 127.0.0.1 only
     (docs/bench.md, "Runner and memory").
     """
