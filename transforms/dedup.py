@@ -545,12 +545,16 @@ def choose_survivor(group: Sequence[Article], reason: str) -> tuple[Article, lis
 
     ``same_id`` (one canonical URL seen twice): the latest fetched version, since a changed
     article at the same URL is an update; ties by content hash. ``same_content`` (one folded
-    body under several ids): the earliest published, then the smallest id.
+    body under several ids): the earliest published, then the smallest id. Remaining ties go to
+    the smallest ``origin`` (then guid), so the survivor never depends on arrival order, which
+    differs between runners and worker counts.
     """
     if reason == "same_id":
-        ordered = sorted(group, key=lambda a: (-_instant(a.fetched_at), a.content_hash or ""))
+        ordered = sorted(group, key=lambda a: (-_instant(a.fetched_at), a.content_hash or "", a.origin, a.guid or ""))
     else:
-        ordered = sorted(group, key=lambda a: (published_sort_key(a.published_at, a.id), a.fetched_at))
+        ordered = sorted(
+            group, key=lambda a: (published_sort_key(a.published_at, a.id), a.fetched_at, a.origin, a.guid or "")
+        )
     return ordered[0], ordered[1:]
 
 

@@ -45,6 +45,7 @@ from transforms.dedup import (
 )
 from transforms.elasticsearch import EsConfig
 from transforms.normalize import FOLD_VERSION, fold, fold_tokens
+from transforms.records import Article
 from transforms.urls import canonical_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -550,3 +551,19 @@ def test_relabelling_skips_a_copy_the_sink_deleted_meanwhile():
     assert list(merges.process([("b", "a")])) == []  # no dead letter
     assert merges.client.clusters == {"b": "b", "r": "a", "x": "x"}
     assert len(merges.client.searches) == 2  # the second search excludes the deleted copy
+
+
+@pytest.mark.parametrize("reason", ["same_id", "same_content"])
+def test_survivor_does_not_depend_on_arrival_order(reason: str) -> None:
+    # One URL filed under two categories (the corpus has 358 such pairs): same id, same body,
+    # same fetch time. Runners with several workers deliver the group in any order.
+    base = Article(
+        id="u1", source="s", title="t", body="نص", origin="a.jsonl:7", fetched_at="2026-11-25T08:00:00+00:00"
+    )
+    copies = [
+        base.with_(origin="a.jsonl:9", category="middleEast", guid="g2"),
+        base.with_(category="internationalNews", guid="g1"),
+        base.with_(origin="b.jsonl:1", category="culture"),
+    ]
+    kept = [choose_survivor(order, reason)[0] for order in (copies, copies[::-1], copies[1:] + copies[:1])]
+    assert kept == [copies[1]] * 3
