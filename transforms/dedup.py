@@ -651,9 +651,29 @@ class _Sign(beam.DoFn):
         yield article.with_(content_hash=fp.content_hash, dedup=dedup)
 
 
-def _band_entries(article: Article) -> Iterator[tuple[str, tuple[str, str]]]:
+def _band_ids(article: Article) -> Iterator[tuple[str, str]]:
     for key in article.dedup["bands"]:
-        yield key, (article.id, article.dedup["minhash"])
+        yield key, article.id
+
+
+def _signed_minhash(article: Article) -> Iterator[tuple[str, str]]:
+    if article.dedup["minhash"] is not None:
+        yield article.id, article.dedup["minhash"]
+
+
+def _shared_band_ids(keyed: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    """(id, band key) for the articles of a band key that more than one article has."""
+    band, ids = keyed[0], sorted(set(keyed[1]))
+    if len(ids) > 1:
+        for article_id in ids:
+            yield article_id, band
+
+
+def _bands_with_minhash(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str]]]:
+    article_id, joined = keyed
+    for minhash in joined["minhash"][:1]:
+        for band in joined["band"]:
+            yield band, (article_id, minhash)
 
 
 class _VerifyBand(beam.DoFn):
@@ -944,8 +964,8 @@ class NearDedup(beam.PTransform):
     """PCollection[Article] -> {"articles", "duplicates", "dead"}: near duplicates within the
     run and against what is already indexed.
 
-    Steps: fingerprint each article; group (id, signature) by LSH band key and verify the
-    pairs of each group; connected components of the verified edges (one global combine of
+    Steps: fingerprint each article; group ids by LSH band key, join the signatures to the band
+    keys several articles share, verify the pairs of each group; connected components of the verified edges (one global combine of
     the edge list); batched Elasticsearch lookup of the band keys (one msearch and one mget
     per batch of ``config.lookup_batch_size``) to find indexed near duplicates; join each
     component with the indexed clusters it matched (a second global combine); resolve each
@@ -965,9 +985,18 @@ class NearDedup(beam.PTransform):
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         signed = articles | "Fingerprint" >> beam.ParDo(_Sign(self.config)).with_outputs(DEAD, main="articles")
         id_to_component = (
-            signed.articles
-            | "KeyByBand" >> beam.FlatMap(_band_entries)
-            | "GroupByBand" >> beam.GroupByKey()
+            {
+                # Band keys travel with ids only; a signature (~700 characters) joins just the
+                # bands that several articles share, not all `bands` copies of every article.
+                "band": signed.articles
+                | "KeyByBand" >> beam.FlatMap(_band_ids)
+                | "GroupByBand" >> beam.GroupByKey()
+                | "SharedBandsById" >> beam.FlatMap(_shared_band_ids),
+                "minhash": signed.articles | "KeyMinhashById" >> beam.FlatMap(_signed_minhash),
+            }
+            | "JoinMinhash" >> beam.CoGroupByKey()
+            | "KeyBySharedBand" >> beam.FlatMap(_bands_with_minhash)
+            | "GroupSharedBand" >> beam.GroupByKey()
             | "VerifyBandPairs" >> beam.ParDo(_VerifyBand(self.config))
             | "ConnectedComponents" >> beam.CombineGlobally(_ComponentsFn()).without_defaults()
             | "ExplodeComponents" >> beam.FlatMap(lambda components: components.items())
