@@ -92,7 +92,7 @@ def tag_article(article: Article, tagger: Any) -> Article:
     for field_name, text in (("title", article.title), ("body", article.body)):
         dates += [{**ann, "field": field_name} for ann in tag_dates(text, published)]
         entities += [{**ann, "field": field_name} for ann in tagger.tag(text)]
-    entity_facets = facets(entities, f"{article.title}\n\n{article.body}")
+    entity_facets = facets(entities, f"{article.title}\n\n{article.body}", tagger)
     return article.with_(
         dates=tuple(dates),
         entities=tuple(entities),
