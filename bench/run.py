@@ -342,8 +342,8 @@ def date_peers(bodies: Sequence[str], published: Sequence[str | None]) -> dict[s
 def entity_peers(bodies: Sequence[str]) -> dict[str, Any]:
     """The gazetteer-only baseline and the CRF tagger on the same texts, plus eval.entities' scores."""
     from eval import entities
-    from transforms.entities import EntityTagger, sentences_of
-    from transforms.entities_features import tokenize
+    from transforms.entities import EntityTagger
+    from transforms.entities_features import sentences_of, tokenize
 
     tagger = EntityTagger.load()
 

@@ -965,16 +965,17 @@ class NearDedup(beam.PTransform):
     run and against what is already indexed.
 
     Steps: fingerprint each article; group ids by LSH band key, join the signatures to the band
-    keys several articles share, verify the pairs of each group; connected components of the verified edges (one global combine of
-    the edge list); batched Elasticsearch lookup of the band keys (one msearch and one mget
-    per batch of ``config.lookup_batch_size``) to find indexed near duplicates; join each
-    component with the indexed clusters it matched (a second global combine); resolve each
-    joined component (``resolve_component``: earliest published canonical) and relabel the
-    indexed clusters it absorbed (a search and a bulk of partial updates per canonical). Output articles carry
-    ``dedup`` = content_hash, cluster_id, duplicate_of (None for a canonical), similarity,
-    is_canonical, bands, minhash, fold_version. ``duplicates``: ``(article, reason,
-    kept_id)`` with reason ``same_content_indexed`` (always) or ``near_duplicate`` (when
-    ``config.drop_near_duplicates``). ``es_config`` None skips the cross-run lookup.
+    keys several articles share, verify the pairs of each group; connected components of the
+    verified edges (one global combine of the edge list); batched Elasticsearch lookup of the
+    band keys (one msearch and one mget per batch of ``config.lookup_batch_size``) to find
+    indexed near duplicates; join each component with the indexed clusters it matched (a second
+    global combine); resolve each joined component (``resolve_component``: earliest published
+    canonical) and relabel the indexed clusters it absorbed (a search and a bulk of partial
+    updates per canonical). Output articles carry ``dedup`` = content_hash, cluster_id,
+    duplicate_of (None for a canonical), similarity, is_canonical, bands, minhash, fold_version.
+    ``duplicates``: ``(article, reason, kept_id)`` with reason ``same_content_indexed`` (always)
+    or ``near_duplicate`` (when ``config.drop_near_duplicates``). ``es_config`` None skips the
+    cross-run lookup.
     """
 
     def __init__(self, es_config: Any, config: DedupConfig | None = None) -> None:

@@ -41,7 +41,6 @@ from transforms.entities_features import (
     read_table,
     remember,
     sentence_bounds,
-    sentences_of,  # noqa: F401 (re-exported: bench.run imports it from here)
     strip_article,
     token_columns,
     token_starts,

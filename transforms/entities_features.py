@@ -229,20 +229,14 @@ class Gazetteer:
         self.max_len[words[0]] = max(self.max_len.get(words[0], 0), len(words))
         self.tokens.update(strip_article(w) for w in words if len(w) > 1)
 
-    def match_at(self, forms: Sequence[str], i: int) -> tuple[int, str]:
-        """Length of the longest entry starting at ``forms[i]`` (0 if none), with the prefix stripped.
+    def match_at(self, forms: Sequence[str], i: int) -> int:
+        """Length of the longest entry starting at ``forms[i]`` (0 if none).
 
         The first word may carry proclitics (وروسيا، بالصين، للأمم); the later words must match as
         they are.
         """
-        best, best_prefix = 0, ""
-        for prefix, first in proclitic_splits(forms[i]):
-            longest = self.max_len.get(first, 0)
-            for n in range(min(longest, len(forms) - i), best, -1):
-                if (first, *forms[i + 1 : i + n]) in self.entries:
-                    best, best_prefix = n, prefix
-                    break
-        return best, best_prefix
+        starts = tuple((first, self.max_len[first]) for _, first in proclitic_splits(forms[i]) if first in self.max_len)
+        return _match_length(self.entries, starts, forms, i)
 
 
 def longest_matches(gazetteers: dict[str, Gazetteer], forms: Sequence[str]) -> list[tuple[int, int, str]]:
@@ -252,7 +246,7 @@ def longest_matches(gazetteers: dict[str, Gazetteer], forms: Sequence[str]) -> l
     while i < len(forms):
         best_len, best_type = 0, ""
         for type_, gazetteer in gazetteers.items():
-            length, _ = gazetteer.match_at(forms, i)
+            length = gazetteer.match_at(forms, i)
             if length > best_len:
                 best_len, best_type = length, type_
         if best_len:
@@ -364,15 +358,7 @@ class Lexicon:
 
     def countries_of(self, words: Iterable[str]) -> list[tuple[int, str]]:
         """(index, country) of the words that are nationality adjectives."""
-        cached = self._nationality_of
-        found = []
-        for i, word in enumerate(words):
-            country = cached.get(word)
-            if country is None:
-                country = self.country_of(word) or ""
-            if country:
-                found.append((i, country))
-        return found
+        return [(i, country) for i, word in enumerate(words) if (country := self.country_of(word))]
 
     def country_of(self, word: str) -> str | None:
         """The country a token names as a nationality adjective (الصيني -> الصين), if any; cached."""

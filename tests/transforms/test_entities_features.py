@@ -88,7 +88,7 @@ def test_one_gazetteer_pass_matches_the_per_type_scan(tagger):
         forms = sentence.forms
         assert sentence.gazetteer_spans() == longest_matches(lexicon.gazetteers, forms)
         for i in range(len(forms)):
-            expected = tuple(lexicon.gazetteers[type_].match_at(forms, i)[0] for type_ in TYPES)
+            expected = tuple(lexicon.gazetteers[type_].match_at(forms, i) for type_ in TYPES)
             assert sentence.matches.get(i, (0, 0, 0)) == expected
 
 
