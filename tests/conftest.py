@@ -13,6 +13,7 @@ from transforms.records import Article
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_SEED = REPO.parent / "shared" / "seeds" / "000_c66fc04c14814b94.txt"  # the article the project started from
 SEED = REPO / "samples" / "seed.txt"
 SAMPLE_FEED = REPO / "samples" / "feed.xml"
 

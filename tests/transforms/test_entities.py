@@ -1,16 +1,14 @@
 """Entity tagger: offsets, canonical names, facets and the seed article's acceptance list."""
 
 import pickle
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SHARED_SEED as SEED
 from transforms.entities import EntityTagger, bio_spans, default_tagger, facets, tag_entities
 from transforms.entities_features import proclitic_splits, tokenize
-
-SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds" / "000_c66fc04c14814b94.txt"
 
 SEED_NAMES = [
     "شي جين بينغ",

@@ -1,11 +1,10 @@
 """CRF features: the cached, model-filtered tagging path gives what the full training path gives."""
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SHARED_SEED as SEED
 from transforms.entities import EntityTagger, default_tagger
 from transforms.entities_features import (
     TYPES,
@@ -18,8 +17,6 @@ from transforms.entities_features import (
     token_words,
     tokenize,
 )
-
-SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds" / "000_c66fc04c14814b94.txt"
 
 SENTENCES = [
     "قال الرئيس الأمريكي دونالد ترامب إن منظمة شنغهاي للتعاون ومجلس الأمن الدولي اجتمعا في الأمم المتحدة .",

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SHARED_SEED as SEED
 from transforms.normalize import FOLD_VERSION, UNICODE_WHITESPACE, fold, fold_tokens
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "normalize"
-SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds" / "000_c66fc04c14814b94.txt"
 
 # sha256 of the folded golden texts, per FOLD_VERSION. A change of fold's output must come
 # with a new FOLD_VERSION (and a new line here), never with a silent edit of the digest.
