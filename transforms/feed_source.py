@@ -8,12 +8,15 @@ Data flow (``ReadFeeds``)::
                      hash, parse, adaptive interval  -> Article | dead | health
     KeyByItem        (item key, Article): canonical URL, else feed guid, else content id
     DetectNewItems   stateful, keyed by item: emits an item the first time, and again only
-                     when its text changed ("seen" = fingerprint of title and body)
+                     when its text changed ("seen" = fingerprint of title and body); an
+                     event-time timer drops the state ``seen_retention`` after the last sighting
     FetchFullPages   summary-only feeds: the article page, extracted with trafilatura
 
 State lives in Beam keyed state (``ReadModifyWriteState``), so it works on any runner that
-supports state; no timers are used (processing-time timers are unreliable on the local
-runners). Polls are keyed by host, not by feed, so that the per-host minimum gap and a
+supports state. The only timer is the event-time expiry of an item's "seen" state; the ticks
+carry wall-clock timestamps and move the watermark, so it fires about ``seen_retention``
+after the item was last in its feed (processing-time timers, unreliable on the local runners,
+are not used). Polls are keyed by host, not by feed, so that the per-host minimum gap and a
 host's ``Retry-After`` are enforced in one place; a failing feed is simply not due again
 until its backoff ends, so it never delays the other feeds.
 
@@ -39,9 +42,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.periodicsequence import ImpulseSeqGenRestrictionProvider
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Duration, Timestamp
 
 from transforms.feeds import (
     FeedsConfig,
@@ -71,8 +75,10 @@ DEAD = "dead"
 # DoFn parameters (module-level singletons, as Beam reads them from the signature's defaults).
 POLLER_STATE = ReadModifyWriteStateSpec("poller", PickleCoder())  # HostRecord, per host
 SEEN_STATE = ReadModifyWriteStateSpec("seen", StrUtf8Coder())  # content fingerprint, per item
+SEEN_EXPIRY = TimerSpec("seen_expiry", TimeDomain.WATERMARK)  # drops "seen" after the retention
 _POLLER = beam.DoFn.StateParam(POLLER_STATE)
 _SEEN = beam.DoFn.StateParam(SEEN_STATE)
+_SEEN_EXPIRY = beam.DoFn.TimerParam(SEEN_EXPIRY)
 _TICK_RESTRICTION = beam.DoFn.RestrictionParam(ImpulseSeqGenRestrictionProvider())
 _TICK_WATERMARK = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
 
@@ -368,15 +374,31 @@ class _PollHost(beam.DoFn):
 
 
 class _DetectNew(beam.DoFn):
-    """(item key, Article) -> the Article the first time, and again only if its text changed."""
+    """(item key, Article) -> the Article the first time, and again only if its text changed.
 
-    def __init__(self) -> None:
+    Every sighting moves the item's expiry timer to ``retention`` after the sighting's event
+    time, so the state of the items still in a feed stays, and the state of an item gone from
+    its feed for ``retention`` is dropped: memory stays bounded by the items of the last
+    ``retention``. An item seen again after that is emitted again; the sink's content-hash
+    check (cross-run dedup) keeps it from becoming a second document.
+    """
+
+    def __init__(self, retention: float) -> None:
+        self.retention = Duration.of(retention)
         self.read = Metrics.counter("akhbar", "read")
         self.updated = Metrics.counter("akhbar", "feed_updated_items")
         self.repeats = Metrics.counter("akhbar", "feed_repeats")
+        self.expired = Metrics.counter("akhbar", "feed_seen_expired")
 
-    def process(self, element: tuple[str, Article], seen: Any = _SEEN) -> Iterator[Article]:
+    def process(
+        self,
+        element: tuple[str, Article],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        seen: Any = _SEEN,
+        expiry: Any = _SEEN_EXPIRY,
+    ) -> Iterator[Article]:
         _, article = element
+        expiry.set(min(timestamp + self.retention, MAX_TIMESTAMP))
         fingerprint = content_fingerprint(article.title, article.body)
         previous = seen.read()
         if previous == fingerprint:
@@ -388,16 +410,25 @@ class _DetectNew(beam.DoFn):
             self.read.inc()
             yield article
 
+    @on_timer(SEEN_EXPIRY)
+    def expire(self, seen: Any = _SEEN) -> None:
+        seen.clear()
+        self.expired.inc()
+
 
 class DetectNewItems(beam.PTransform):
     """Articles from every poll -> only those not seen before (or whose text changed)."""
+
+    def __init__(self, retention: float = FeedsConfig.seen_retention) -> None:
+        super().__init__()
+        self.retention = retention
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
         return (
             articles
             | "KeyByItem"
             >> beam.Map(lambda a: (item_key(feed_of(a), a.url, a.guid, a.id), a)).with_output_types(tuple[str, Article])
-            | "FirstSightOnly" >> beam.ParDo(_DetectNew())
+            | "FirstSightOnly" >> beam.ParDo(_DetectNew(self.retention))
         )
 
 
@@ -535,7 +566,7 @@ class NewItems(beam.PTransform):
         self.config = config
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        new = articles | "DetectNewItems" >> DetectNewItems()
+        new = articles | "DetectNewItems" >> DetectNewItems(self.config.seen_retention)
         if not any(spec.fetch_full_page for spec in self.config.feeds):
             return new
         return new | "FetchFullPages" >> beam.ParDo(_FetchFullPage(self.config))

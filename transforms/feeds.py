@@ -89,6 +89,7 @@ class FeedsConfig:
     max_bytes: int = 10 * 1024 * 1024  # feed bodies larger than this are refused (after decompression)
     max_retry_after: float = 6 * 3600.0  # a Retry-After longer than this is capped
     tick: float = 1.0  # seconds between two due checks
+    seen_retention: float = 7 * 86400.0  # an item's "seen" state is dropped this long after its last sighting
 
     def __post_init__(self) -> None:
         if not self.feeds:
@@ -96,8 +97,8 @@ class FeedsConfig:
         urls = [spec.url for spec in self.feeds]
         if len(set(urls)) != len(urls):
             raise ValueError("feeds file lists a url twice")
-        if self.tick <= 0 or self.host_min_interval < 0 or self.max_bytes <= 0:
-            raise ValueError("tick and max_bytes must be positive, host_min_interval not negative")
+        if self.tick <= 0 or self.host_min_interval < 0 or self.max_bytes <= 0 or self.seen_retention <= 0:
+            raise ValueError("tick, max_bytes and seen_retention must be positive, host_min_interval not negative")
 
     def by_host(self) -> dict[str, tuple[FeedSpec, ...]]:
         hosts: dict[str, list[FeedSpec]] = {}

@@ -125,6 +125,7 @@ def test_new_item_detection_keeps_first_sight_and_changed_text() -> None:
                  article("http://other.example/rss#0", None, "بلا رابط", "نص", guid="g-1")]
     stream = (
         TestStream()
+        .advance_watermark_to(0)
         .add_elements(first).advance_watermark_to(10)
         .add_elements(again).advance_watermark_to(20)
         .add_elements(edited).advance_watermark_to(30)
@@ -141,6 +142,33 @@ def test_new_item_detection_keeps_first_sight_and_changed_text() -> None:
                 (f"{feed}#0", "نص"), ("http://other.example/rss#0", "نص"),  # guids are scoped to their feed
             ]),
         )
+
+
+def test_seen_state_expires_after_the_retention_since_the_last_sighting() -> None:
+    feed = "http://feeds.example/rss"
+    stays = article(f"{feed}#0", "https://a.example/stays", "باق", "خبر باق في الخلاصة")
+    gone = article(f"{feed}#1", "https://a.example/gone", "غائب", "خبر خرج من الخلاصة")
+
+    def at(moment: int, *articles: Article) -> list[TimestampedValue]:
+        return [TimestampedValue(a, moment) for a in articles]
+
+    stream = (
+        TestStream()
+        .advance_watermark_to(0)
+        .add_elements(at(0, stays, gone)).advance_watermark_to(600)
+        .add_elements(at(600, stays)).advance_watermark_to(900)  # gone's last sighting: 0
+        .add_elements(at(900, stays)).advance_watermark_to(1500)  # gone expired at 1000
+        .add_elements(at(1500, stays, gone)).advance_watermark_to_infinity()  # stays lives until 1900
+    )
+    with streaming_pipeline() as p:
+        new = p | stream | DetectNewItems(retention=1000) | beam.Map(lambda a: a.url)
+        assert_that(new, equal_to(["https://a.example/stays", "https://a.example/gone", "https://a.example/gone"]))
+
+
+def test_seen_retention_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="seen_retention"):
+        feeds_config_from_dict({"feeds": ["http://feeds.example/rss"], "seen_retention": 0})
+    assert feeds_config_from_dict({"feeds": ["http://feeds.example/rss"], "seen_retention": 60}).seen_retention == 60
 
 
 def test_health_document_has_exactly_the_mapped_fields() -> None:
