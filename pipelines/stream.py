@@ -53,19 +53,32 @@ class StreamOptions(PipelineOptions):
     def _add_argparse_args(cls, parser: Any) -> None:
         parser.add_argument("--feeds", default=None, help="YAML feeds file (see config/feeds.yaml). Required.")
         parser.add_argument(
-            "--health-index", "--health_index", dest="health_index", default="akhbar-feed-health",
+            "--health-index",
+            "--health_index",
+            dest="health_index",
+            default="akhbar-feed-health",
             help="Index for the feed-health documents, one per poll (default: akhbar-feed-health).",
         )
         parser.add_argument(
-            "--window", dest="window_s", type=float, default=1.0,
+            "--window",
+            dest="window_s",
+            type=float,
+            default=1.0,
             help="Seconds per window before the shared stages; bounds the added latency (default: 1).",
         )
         parser.add_argument(
-            "--stop-file", "--stop_file", dest="stop_file", default=None,
+            "--stop-file",
+            "--stop_file",
+            dest="stop_file",
+            default=None,
             help="Path whose creation stops the stream (default: var/stream/<run>/STOP; SIGTERM creates it).",
         )
         parser.add_argument(
-            "--drain-timeout", "--drain_timeout", dest="drain_timeout", type=float, default=25.0,
+            "--drain-timeout",
+            "--drain_timeout",
+            dest="drain_timeout",
+            type=float,
+            default=25.0,
             help="Seconds to wait for in-flight work after a stop request before giving up (default: 25).",
         )
 
@@ -119,8 +132,13 @@ def run(argv: list[str] | None = None, stop: threading.Event | None = None) -> S
     pipeline = beam.Pipeline(options=options)
     build(pipeline, cfg, feeds, opts, run_dir, stop_path)
     result = pipeline.run()
-    log.info("streaming %d feeds from %d hosts into %s; stop file %s", len(feeds.feeds), len(feeds.by_host()),
-             cfg.es.alias, stop_path)
+    log.info(
+        "streaming %d feeds from %d hosts into %s; stop file %s",
+        len(feeds.feeds),
+        len(feeds.by_host()),
+        cfg.es.alias,
+        stop_path,
+    )
     finished = threading.Event()
     failure: list[BaseException] = []
 
@@ -177,9 +195,17 @@ def start_prism(binary: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], 
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             # If akhbar dies without stopping it (SIGKILL), prism ends itself once idle.
-            [str(binary), "--job_port", str(port), "--serve_http=false", "--log_level=warn",
-             "--idle_shutdown_timeout=120s"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(binary),
+                "--job_port",
+                str(port),
+                "--serve_http=false",
+                "--log_level=warn",
+                "--idle_shutdown_timeout=120s",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -251,12 +277,17 @@ def main(argv: list[str]) -> int:
             stop_prism(prism)
     print(outcome.summary.render())
     if not outcome.drained:
-        print(f"akhbar stream: the job ended {outcome.state} without draining: in-flight items may be lost",
-              file=sys.stderr)
+        print(
+            f"akhbar stream: the job ended {outcome.state} without draining: in-flight items may be lost",
+            file=sys.stderr,
+        )
         return 1
     if outcome.stopped_after is not None:
         print(f"akhbar stream: stopped and drained in {outcome.stopped_after:.1f} s")
     if outcome.summary.pending:
-        print(f"akhbar stream: {outcome.summary.pending} documents were written to the pending folder "
-              "(Elasticsearch unreachable); index them with `akhbar batch --resume`", file=sys.stderr)
+        print(
+            f"akhbar stream: {outcome.summary.pending} documents were written to the pending folder "
+            "(Elasticsearch unreachable); index them with `akhbar batch --resume`",
+            file=sys.stderr,
+        )
     return 0 if outcome.summary.ok else 1

@@ -101,7 +101,7 @@ class ServedFeed:
                 "<item>"
                 f"<title>{html.escape(item['title'])}</title>"
                 f"<link>{html.escape(link)}</link>"
-                f"<guid isPermaLink=\"false\">{html.escape(item['id'])}</guid>"
+                f'<guid isPermaLink="false">{html.escape(item["id"])}</guid>'
                 f"<pubDate>{format_datetime(published)}</pubDate>"
                 f"<description>{html.escape(text)}</description>"
                 "</item>"

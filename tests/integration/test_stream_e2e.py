@@ -86,16 +86,37 @@ def test_stream_end_to_end(es_client: Any, index_name: str, tmp_path: Path) -> N
             "host_min_interval: 0.1\n"
             f"defaults: {{interval: 1, min_interval: 1, max_interval: {MAX_INTERVAL}, max_backoff: 16}}\n"
             "feeds:\n"
-            + "".join(f"  - {{url: '{url}', name: {name}}}\n" for name, url in [
-                ("live", live), ("wire", wire), ("legacy", legacy), ("static", static), ("down", down), ("busy", busy)
-            ]),
+            + "".join(
+                f"  - {{url: '{url}', name: {name}}}\n"
+                for name, url in [
+                    ("live", live),
+                    ("wire", wire),
+                    ("legacy", legacy),
+                    ("static", static),
+                    ("down", down),
+                    ("busy", busy),
+                ]
+            ),
             encoding="utf-8",
         )
         log_path = tmp_path / "stream.log"
         command = [
-            str(AKHBAR), "stream", "--feeds", str(feeds_file), "--index", index_name, "--es-url", es_url(),
-            "--health-index", health_index, "--deadletter-dir", str(deadletter_dir),
-            "--pending-dir", str(tmp_path / "pending"), "--window", "1",
+            str(AKHBAR),
+            "stream",
+            "--feeds",
+            str(feeds_file),
+            "--index",
+            index_name,
+            "--es-url",
+            es_url(),
+            "--health-index",
+            health_index,
+            "--deadletter-dir",
+            str(deadletter_dir),
+            "--pending-dir",
+            str(tmp_path / "pending"),
+            "--window",
+            "1",
         ]
         started = time.monotonic()
         wall_start = time.time()
@@ -129,7 +150,8 @@ def test_stream_end_to_end(es_client: Any, index_name: str, tmp_path: Path) -> N
             wait_for(
                 "a poll that fetched the last items",
                 lambda: any(r.at > last and r.status == 200 for r in server.requests_for("/live.xml")),
-                10, 0.01,
+                10,
+                0.01,
             )
             signalled = time.monotonic()
             sigterm_at = time.time()
@@ -162,14 +184,20 @@ def test_stream_end_to_end(es_client: Any, index_name: str, tmp_path: Path) -> N
     assert es.count(index=index_name)["count"] == len(served) == len(indexed)
     assert code == 0, output[-3000:]
     # The windows-1256 feed became Arabic text.
-    legacy_titles = {hit["_source"]["title"] for hit in es.search(
-        index=index_name, query={"terms": {"guid": [a["id"] for a in initial[8:11]]}})["hits"]["hits"]}
+    legacy_titles = {
+        hit["_source"]["title"]
+        for hit in es.search(index=index_name, query={"terms": {"guid": [a["id"] for a in initial[8:11]]}})["hits"][
+            "hits"
+        ]
+    }
     assert legacy_titles == {a["title"] for a in initial[8:11]}
 
     # Freshness bound, and the numbers for docs/streaming.md.
-    print(f"startup {startup:.1f} s; freshness median {statistics.median(latencies):.2f} s, "
-          f"worst {max(latencies):.2f} s over {len(latencies)} items; shutdown {shutdown:.1f} s; "
-          f"all: {sorted(round(latency, 2) for latency in latencies)}")
+    print(
+        f"startup {startup:.1f} s; freshness median {statistics.median(latencies):.2f} s, "
+        f"worst {max(latencies):.2f} s over {len(latencies)} items; shutdown {shutdown:.1f} s; "
+        f"all: {sorted(round(latency, 2) for latency in latencies)}"
+    )
     assert max(latencies) <= FRESHNESS_BOUND, latencies
 
     # The failing feed backed off; the others kept their rhythm.
@@ -178,8 +206,11 @@ def test_stream_end_to_end(es_client: Any, index_name: str, tmp_path: Path) -> N
     assert gaps(down_times)[-1] >= 8 > gaps(down_times)[0]  # exponential: 2 s, 4 s, 8 s, 16 s
     for path in ("/static.xml", "/legacy.xml", "/wire.xml"):
         times = [r.at for r in requests_by_path[path]]
-        late = [(round(at - wall_start, 1), round(gap, 1)) for at, gap in zip(times[1:], gaps(times), strict=True)
-                if gap > MAX_INTERVAL + 1.5]
+        late = [
+            (round(at - wall_start, 1), round(gap, 1))
+            for at, gap in zip(times[1:], gaps(times), strict=True)
+            if gap > MAX_INTERVAL + 1.5
+        ]
         assert late == [], f"{path}: (seconds into the run, gap) {late}; SIGTERM at {sigterm_at - wall_start:.1f}"
     # 429 + Retry-After: 3 s honoured for its host.
     busy_times = [r.at for r in requests_by_path["/busy.xml"]]

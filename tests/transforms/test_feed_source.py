@@ -39,8 +39,14 @@ def ticks(count: int) -> TestStream:
 
 def article(origin: str, url: str | None, title: str, body: str, guid: str | None = None) -> Article:
     return Article(
-        id=f"u-{url or title}", source="test", title=title, body=body, origin=origin,
-        fetched_at="2026-11-25T08:00:00+00:00", url=url, guid=guid,
+        id=f"u-{url or title}",
+        source="test",
+        title=title,
+        body=body,
+        origin=origin,
+        fetched_at="2026-11-25T08:00:00+00:00",
+        url=url,
+        guid=guid,
     )
 
 
@@ -70,8 +76,14 @@ def test_polls_follow_the_scripted_feeds(server: FeedServer) -> None:
     config = feeds_config_from_dict(
         {
             "host_min_interval": 0,
-            "feeds": [fast(news, name="news"), fast(liar, name="liar"), fast(legacy, name="legacy"),
-                      fast(broken, name="broken"), fast(garbage, name="garbage"), fast(busy, name="busy")],
+            "feeds": [
+                fast(news, name="news"),
+                fast(liar, name="liar"),
+                fast(legacy, name="legacy"),
+                fast(broken, name="broken"),
+                fast(garbage, name="garbage"),
+                fast(busy, name="busy"),
+            ],
         }
     )
 
@@ -80,14 +92,26 @@ def test_polls_follow_the_scripted_feeds(server: FeedServer) -> None:
         outcomes = polled["health"] | "Outcome" >> beam.Map(lambda doc: (doc["feed"], doc["polls"], doc["outcome"]))
         assert_that(
             outcomes,
-            equal_to([
-                ("news", 1, "changed"), ("news", 2, "changed"), ("news", 3, "not_modified"),
-                ("liar", 1, "changed"), ("liar", 2, "unchanged"), ("liar", 3, "unchanged"),
-                ("legacy", 1, "changed"), ("legacy", 2, "not_modified"), ("legacy", 3, "not_modified"),
-                ("broken", 1, "error"), ("broken", 2, "changed"), ("broken", 3, "not_modified"),
-                ("garbage", 1, "changed"), ("garbage", 2, "not_modified"), ("garbage", 3, "not_modified"),
-                ("busy", 1, "throttled"),
-            ]),
+            equal_to(
+                [
+                    ("news", 1, "changed"),
+                    ("news", 2, "changed"),
+                    ("news", 3, "not_modified"),
+                    ("liar", 1, "changed"),
+                    ("liar", 2, "unchanged"),
+                    ("liar", 3, "unchanged"),
+                    ("legacy", 1, "changed"),
+                    ("legacy", 2, "not_modified"),
+                    ("legacy", 3, "not_modified"),
+                    ("broken", 1, "error"),
+                    ("broken", 2, "changed"),
+                    ("broken", 3, "not_modified"),
+                    ("garbage", 1, "changed"),
+                    ("garbage", 2, "not_modified"),
+                    ("garbage", 3, "not_modified"),
+                    ("busy", 1, "throttled"),
+                ]
+            ),
             label="OutcomesPerPoll",
         )
         new_counts = polled["health"] | "NewCounts" >> beam.Map(lambda d: (d["feed"], d["polls"], d["new_items"]))
@@ -117,30 +141,42 @@ def test_polls_follow_the_scripted_feeds(server: FeedServer) -> None:
 
 def test_new_item_detection_keeps_first_sight_and_changed_text() -> None:
     feed = "http://feeds.example/rss"
-    first = [article(f"{feed}#0", "https://a.example/1", "أول", "نص أول"),
-             article(f"{feed}#1", "https://a.example/2", "ثان", "نص ثان")]
+    first = [
+        article(f"{feed}#0", "https://a.example/1", "أول", "نص أول"),
+        article(f"{feed}#1", "https://a.example/2", "ثان", "نص ثان"),
+    ]
     again = [*first, article(f"{feed}#0", "https://a.example/3", "ثالث", "نص ثالث")]
     edited = [article(f"{feed}#0", "https://a.example/1", "أول", "نص أول مصحح"), again[2]]
-    guid_only = [article(f"{feed}#0", None, "بلا رابط", "نص", guid="g-1"),
-                 article("http://other.example/rss#0", None, "بلا رابط", "نص", guid="g-1")]
+    guid_only = [
+        article(f"{feed}#0", None, "بلا رابط", "نص", guid="g-1"),
+        article("http://other.example/rss#0", None, "بلا رابط", "نص", guid="g-1"),
+    ]
     stream = (
         TestStream()
         .advance_watermark_to(0)
-        .add_elements(first).advance_watermark_to(10)
-        .add_elements(again).advance_watermark_to(20)
-        .add_elements(edited).advance_watermark_to(30)
-        .add_elements(guid_only + guid_only).advance_watermark_to_infinity()
+        .add_elements(first)
+        .advance_watermark_to(10)
+        .add_elements(again)
+        .advance_watermark_to(20)
+        .add_elements(edited)
+        .advance_watermark_to(30)
+        .add_elements(guid_only + guid_only)
+        .advance_watermark_to_infinity()
     )
     with streaming_pipeline() as p:
         new = p | stream | DetectNewItems() | beam.Map(lambda a: (a.url or a.origin, a.body))
         assert_that(
             new,
-            equal_to([
-                ("https://a.example/1", "نص أول"), ("https://a.example/2", "نص ثان"),
-                ("https://a.example/3", "نص ثالث"),
-                ("https://a.example/1", "نص أول مصحح"),  # changed text: emitted again (the sink updates it)
-                (f"{feed}#0", "نص"), ("http://other.example/rss#0", "نص"),  # guids are scoped to their feed
-            ]),
+            equal_to(
+                [
+                    ("https://a.example/1", "نص أول"),
+                    ("https://a.example/2", "نص ثان"),
+                    ("https://a.example/3", "نص ثالث"),
+                    ("https://a.example/1", "نص أول مصحح"),  # changed text: emitted again (the sink updates it)
+                    (f"{feed}#0", "نص"),
+                    ("http://other.example/rss#0", "نص"),  # guids are scoped to their feed
+                ]
+            ),
         )
 
 
@@ -155,10 +191,14 @@ def test_seen_state_expires_after_the_retention_since_the_last_sighting() -> Non
     stream = (
         TestStream()
         .advance_watermark_to(0)
-        .add_elements(at(0, stays, gone)).advance_watermark_to(600)
-        .add_elements(at(600, stays)).advance_watermark_to(900)  # gone's last sighting: 0
-        .add_elements(at(900, stays)).advance_watermark_to(1500)  # gone expired at 1000
-        .add_elements(at(1500, stays, gone)).advance_watermark_to_infinity()  # stays lives until 1900
+        .add_elements(at(0, stays, gone))
+        .advance_watermark_to(600)
+        .add_elements(at(600, stays))
+        .advance_watermark_to(900)  # gone's last sighting: 0
+        .add_elements(at(900, stays))
+        .advance_watermark_to(1500)  # gone expired at 1000
+        .add_elements(at(1500, stays, gone))
+        .advance_watermark_to_infinity()  # stays lives until 1900
     )
     with streaming_pipeline() as p:
         new = p | stream | DetectNewItems(retention=1000) | beam.Map(lambda a: a.url)
@@ -180,7 +220,13 @@ def test_health_document_has_exactly_the_mapped_fields() -> None:
     spec = FeedSpec("https://a.example/rss", name="a")
     state = FeedState(interval=60.0, polls=4, errors=1, consecutive_errors=0)
     doc = health_document(
-        spec, state, HttpResult(200, elapsed_ms=12.5), Response("changed"), 1_800_000_000.0, 5, 2,
+        spec,
+        state,
+        HttpResult(200, elapsed_ms=12.5),
+        Response("changed"),
+        1_800_000_000.0,
+        5,
+        2,
         "2027-01-15T07:59:00+00:00",
     )
     assert set(doc) == set(mapping["properties"])
@@ -189,7 +235,9 @@ def test_health_document_has_exactly_the_mapped_fields() -> None:
 
 def test_page_candidates_try_http_when_the_feed_is_http() -> None:
     assert page_candidates("https://a.example/x", "http://a.example/rss") == [
-        "https://a.example/x", "http://a.example/x"]
+        "https://a.example/x",
+        "http://a.example/x",
+    ]
     assert page_candidates("https://a.example/x", "https://a.example/rss") == ["https://a.example/x"]
 
 

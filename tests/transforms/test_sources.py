@@ -79,11 +79,7 @@ def test_jsonl_records_and_bad_lines():
     items = list(parse_input("articles.jsonl", "\n".join(lines).encode(), FETCHED))
     assert [type(i) for i in items] == [Article, DeadLetter, Article]
     first, dead, third = items
-    assert (
-        first.guid == "ant-1"
-        and first.published_at == "2018-05-01T01:01:41+00:00"
-        and first.category == "culture"
-    )
+    assert first.guid == "ant-1" and first.published_at == "2018-05-01T01:01:41+00:00" and first.category == "culture"
     assert dead.step == "parse" and dead.origin == "articles.jsonl:2"
     assert third.published_at is None and third.date_source is None
 
