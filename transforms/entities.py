@@ -2,9 +2,10 @@
 
 Flow: ``EntityTagger.tag(text)`` tokenizes with character offsets, splits sentences, labels
 each token with the shipped CRF (``transforms/models/ner.crfsuite``, features in
-``transforms.entities_features``), applies two rules (grow an entity to the multiword gazetteer
-name it is part of; propagate one-word names to their bare repeats in the article), turns BIO
-labels into spans and gives each span a canonical name:
+``transforms.entities_features``; ``transforms.crf_model`` scores all sentences of the text at
+once and gives crfsuite's exact labels), applies two rules (grow an entity to the multiword
+gazetteer name it is part of; propagate one-word names to their bare repeats in the article),
+turns BIO labels into spans and gives each span a canonical name:
 
 1. the first word loses proclitics (و ف ب ل ك, لل -> ال) unless they belong to the name; the
    reading kept is the one best attested as a name (gazetteers, ANERcorp entity words, other
@@ -26,10 +27,9 @@ import functools
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import pycrfsuite
-
+from transforms.crf_model import CrfModel
 from transforms.entities_features import (
     GAZETTEER_DIR,
     AnalysedSentence,
@@ -248,44 +248,47 @@ def _display_offset(word: str, letters: int) -> int:
 class EntityTagger:
     """CRF entity tagger plus canonicalizer; build once per process with ``EntityTagger.load``."""
 
-    def __init__(self, model_path: Path, lexicon: Lexicon, tagger: pycrfsuite.Tagger) -> None:
+    def __init__(self, model_path: Path, lexicon: Lexicon, model: CrfModel) -> None:
         self.model_path = model_path
         self.lexicon = lexicon
-        self._tagger = tagger
-        self.features = CrfFeatures(lexicon, model_attributes(tagger))
+        self.model = model
+        self.features = CrfFeatures(lexicon, model.attributes)
         self.canonicalizer = Canonicalizer(lexicon)
 
     @classmethod
     def load(cls, path: Path | None = None) -> EntityTagger:
-        """Open the CRF model (default: the one shipped in ``transforms/models/``)."""
+        """Read the CRF model (default: the one shipped in ``transforms/models/``)."""
         model_path = Path(path) if path is not None else MODEL_FILE
-        tagger = pycrfsuite.Tagger()
-        tagger.open(str(model_path))
-        return cls(model_path, Lexicon(), tagger)
+        return cls(model_path, Lexicon(), CrfModel.load(model_path))
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
-        # The crfsuite handle is not picklable; a pickled tagger reopens its model file.
+        # A pickled tagger rereads its model file rather than carrying the weights and caches.
         return (EntityTagger.load, (self.model_path,))
 
     def label_words(self, words: Sequence[str], rules: bool = True) -> list[str]:
         """BIO labels (``B-PER`` ...) for one sentence of words; ``rules=False`` gives the bare CRF."""
-        return self._label(self.lexicon.analyse(words), rules)
+        sentence = self.lexicon.analyse(words)
+        labels = self._label([sentence])[0]
+        return extend_to_gazetteer(sentence, labels) if rules else labels
 
     def label_document(self, sentences: Sequence[Sequence[str]], rules: bool = True) -> list[list[str]]:
         """BIO labels for every sentence of one document; with ``rules``, repeats are propagated."""
         analysed = [self.lexicon.analyse(words) for words in sentences]
-        labels = [self._label(sentence, rules) for sentence in analysed]
+        labels = self._label(analysed)
         if rules:
+            labels = [extend_to_gazetteer(sentence, found) for sentence, found in zip(analysed, labels, strict=True)]
             propagate_in_document(self.lexicon, analysed, labels)
         return labels
 
-    def _label(self, sentence: AnalysedSentence, rules: bool) -> list[str]:
-        if not sentence.words:
-            return []
-        labels = list(self._tagger.tag(self.features.items(sentence)))
-        if rules:
-            labels = extend_to_gazetteer(sentence, labels)
-        return labels
+    def _label(self, sentences: Sequence[AnalysedSentence]) -> list[list[str]]:
+        """The CRF's labels of every sentence, scored together (empty sentences get none)."""
+        tagged = [sentence for sentence in sentences if sentence.words]
+        if not tagged:
+            return [[] for _ in sentences]
+        items = [item for sentence in tagged for item in self.features.items(sentence)]
+        ids = cast("list[tuple[int, ...]]", items)  # built with the model's attribute ids
+        found = iter(self.model.tag(ids, [len(sentence.words) for sentence in tagged]))
+        return [next(found) if sentence.words else [] for sentence in sentences]
 
     def tag(self, text: str) -> list[Annotation]:
         """Entity annotations on ``text``: ``text[start:end] == ann["text"]``, with a canonical name."""
@@ -301,13 +304,6 @@ class EntityTagger:
                 )
         self.canonicalizer.canonicalize(text, annotations)
         return annotations
-
-
-def model_attributes(tagger: pycrfsuite.Tagger) -> frozenset[str] | None:
-    """The attributes the opened model knows (None, meaning keep all, if its dump cannot be read whole)."""
-    info = tagger.info()
-    attributes = frozenset(info.attributes)
-    return attributes if str(len(attributes)) == info.header.get("num_attrs") else None
 
 
 @functools.cache

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, cast
@@ -486,8 +486,8 @@ def remember(cache: dict[str, _V], word: str, value: _V) -> _V:
     return value
 
 
-# A CRF attribute as crfsuite takes it: a string, or its UTF-8 bytes (no encoding per call).
-Attribute = str | bytes
+# A CRF attribute: its name (training), or its id in the model (``transforms.crf_model``).
+Attribute = str | int
 BIGRAMS = ("w[-1:0]=", "w[0:1]=")
 
 
@@ -500,21 +500,21 @@ class CrfFeatures:
     depends on this order (attribute ids follow first appearance), tagging does not.
 
     ``known=None`` keeps every feature as a string (training). With ``known``, the attributes of a
-    trained model, only those are kept, as UTF-8 bytes: crfsuite skips attributes it does not know,
-    so the labels are the same and it is spared encoding and looking up the rest.
+    trained model with their ids (all > 0), only those are kept, as ids: the CRF gives attributes
+    it does not know no weight, so the labels are the same and it is spared looking up the rest.
     """
 
-    def __init__(self, lexicon: Lexicon, known: Collection[str] | None = None) -> None:
+    def __init__(self, lexicon: Lexicon, known: Mapping[str, int] | None = None) -> None:
         self.lexicon = lexicon
         self.known = known
         self._parts: dict[str, tuple[tuple[Attribute, ...], ...]] = {}
-        self._encoded = {attribute: attribute.encode() for attribute in known or ()}
+        self._encoded = dict(known or {})
         self._pads = [self.render((f"w[{offset}]=<pad>",)) for offset in OFFSETS]
         self._gazetteer_parts: dict[tuple[str, ...], tuple[tuple[Attribute, ...], ...]] = {}
         # left word -> right word -> the model's (w[-1:0], w[0:1]) attributes of that pair. A pair
         # string "a|b" is indexed at each of its "|" (a word may be "|"): every reading (x, y) is a
         # word pair whose attribute is exactly that string.
-        self._bigrams: dict[str, dict[str, list[bytes | None]]] = {}
+        self._bigrams: dict[str, dict[str, list[int | None]]] = {}
         for attribute in known or ():
             for side, name in enumerate(BIGRAMS):
                 if attribute.startswith(name):

@@ -160,6 +160,13 @@ def test_bio_spans_reads_stray_inside_tags_as_new_entities():
     ]
 
 
+def test_sentence_rules_leave_repeats_to_the_document_rule(tagger):
+    words = "الرئيس الأمريكي دونالد ترمب وقال إن الرسوم التي فرضها ترمب العام الماضي مرتفعة".split(" ")
+    sentence_rules = tagger.label_words(words)
+    assert sentence_rules[2:4] == ["B-PER", "I-PER"] and sentence_rules[9] == "O"
+    assert tagger.label_document([words])[0][9] == "B-PER"  # the bare repeat of ترمب
+
+
 def test_tagger_pickles_for_beam_workers(tagger, seed_text):
     clone = pickle.loads(pickle.dumps(tagger))
     assert clone.tag(seed_text[:600]) == tagger.tag(seed_text[:600])
