@@ -9,9 +9,11 @@ Data flow: the text is folded (alef/yaa variants, Arabic-Indic and Persian digit
 and tatweel; ta marbuta is kept) into a matching form with an offset map back to the display
 text. Each rule is one regex compiled at import from the lexicon (Babel's CLDR month and
 weekday names plus ``config/dates/lexicon.yaml``) and a resolver that turns a match into a
-candidate. Overlapping candidates are settled longest-first, then modifier prefixes
-(أواخر، النصف الأول من ...) and ranges (من ... إلى ...) are attached, and offsets are mapped
-back. Relative expressions resolve against ``published``; without it, the parts that need an
+candidate. A rule runs only when its trigger occurs in the text; its regex opens with a
+lookahead naming the words it can begin with, which changes no match but spares most word
+starts the rest of the regex. Overlapping candidates are settled longest-first, then modifier
+prefixes (أواخر، النصف الأول من ...) and ranges (من ... إلى ...) are attached, and offsets are
+mapped back. Relative expressions resolve against ``published``; without it, the parts that need an
 anchor are written as TIMEX3 ``X`` placeholders.
 """
 
@@ -39,7 +41,8 @@ Annotation = dict[str, Any]
 # Folding with an offset map
 # ---------------------------------------------------------------------------------------------
 
-_ONE_TO_ONE = str.maketrans(
+# No replacement is itself replaced, so the order of the replacements does not matter.
+_ONE_TO_ONE = tuple(
     {
         "أ": "ا",
         "إ": "ا",
@@ -56,7 +59,7 @@ _ONE_TO_ONE = str.maketrans(
         "\u200b": " ",
         **{chr(0x0660 + i): str(i) for i in range(10)},
         **{chr(0x06F0 + i): str(i) for i in range(10)},
-    }
+    }.items()
 )
 _REMOVED = "\u0610\u0611\u0612\u0613\u0614\u0615\u0616\u0617\u0618\u0619\u061a\u0640\u0670" + "".join(
     chr(c) for c in range(0x064B, 0x0660)
@@ -67,7 +70,10 @@ _REMOVED_SET = frozenset(_REMOVED)
 
 def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
     """Fold ``text`` for matching; the list maps folded indices to ``text`` indices (None: identity)."""
-    one = text.translate(_ONE_TO_ONE)
+    one = text
+    for char, replacement in _ONE_TO_ONE:  # str.translate looks each character up in a dict: 20x slower
+        if char in one:
+            one = one.replace(char, replacement)
     if not _REMOVED_RE.search(one):
         return one, None
     keep: list[int] = []
@@ -371,11 +377,26 @@ class Rule:
     name: str
     pattern: re.Pattern[str]
     resolve: Resolver
-    keywords: tuple[str, ...] = ()  # run only if one of these occurs in the folded text
+    trigger: re.Pattern[str] | None = None  # run only if this occurs in the folded text (every match holds it)
+
+
+def _any_of(words: Iterable[str]) -> re.Pattern[str]:
+    """A trigger that finds any of ``words`` (folded, matched literally) in one pass."""
+    return re.compile("|".join(re.escape(word) for word in words))
 
 
 _LEAD = r"(?<!\w)(?:[وف]?[بلك]?)"  # optional clitics before the expression (not in the span)
 _END = r"(?!\w)"
+
+
+def _begins(words: Iterable[str], *patterns: str) -> str:
+    """A lookahead naming every way an expression can begin: one of ``words`` or ``patterns``.
+
+    It changes no match (whatever follows it implies it). It only spares the regex engine trying
+    each optional leading group in turn at the many word starts that begin no expression: one
+    probe of one trie instead of one probe per group, which halves the cost of the widest rules.
+    """
+    return "(?=" + "|".join([*patterns, _alt(words)]) + ")"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,6 +530,17 @@ def _strip_clitics(word: str) -> str:
 _YEAR_WORDS = rf"(?:الف|الفين|الفان|الفي)(?:\s+و\s*(?:{_CARD}))*"
 _CAL = re.compile(
     _LEAD
+    + _begins(
+        [
+            *_L.dayparts,
+            *("منتصف", "هذا", "هذه", "اليوم", "يوم", "اول", "شهر"),
+            *_L.weekdays,
+            *_L.ordinals,
+            *_L.gregorian_months,
+            *_L.hijri_months,
+        ],
+        r"\d",
+    )
     + rf"""(?P<x>
     (?:(?P<part>{_DAYPART}|منتصف\s+ليل)\s+(?=\S*\s*\d|يوم))?
     (?:(?P<dem>هذا|هذه)\s+|اليوم\s+(?=\d))?
@@ -724,6 +756,7 @@ def _hijri_candidate(
 
 _YEAR = re.compile(
     _LEAD
+    + _begins(["عام", "العام", "سنة", "السنة", "عامي", "سنتي", *_L.cardinals, "الف"], r"\d")
     + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+(?P<par>\(\s*)?)?
     (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS})
        |(?P<yw3>{_YEAR_WORDS}))
@@ -893,6 +926,7 @@ def _day_month_value(day: int, month: int, ctx: Context, start: int, end: int) -
 
 _RELDAY = re.compile(
     _LEAD
+    + _begins([*_L.dayparts, "يوم", *_L.relative_days])
     + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+(?:من\s+)?)?(?:يوم\s+)?(?P<rel>{_REL_DAY})
     (?:\s*[،,]?\s*(?:يوم\s+)?(?P<wd>{_WD}))?){_END}""",
     re.VERBOSE,
@@ -945,6 +979,7 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _WEEKDAY = re.compile(
     _LEAD
+    + _begins([*_L.dayparts, "هذا", "الاسبوع", "يوم", *_L.weekdays])
     + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+)?
     (?:(?:(?P<pdem>هذا)\s+)?(?P<pwk>الاسبوع)(?:\s+(?P<padj>{_ADJ}))?\s+)?
     (?:(?:يوم|يومي)\s+)?(?P<wd>{_WD})
@@ -1044,6 +1079,7 @@ def _month_day_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 _UNIT_GRAIN = {word.removeprefix("ال"): grain for word, grain in _L.period_units.items()}
 _PERIOD = re.compile(
     _LEAD
+    + _begins(["هذا", "هذه", *(article + unit for unit in _UNIT_GRAIN for article in ("ال", "ل"))])
     + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?P<unit>(?:ال|(?<=ل)ل)(?:{_alt(_UNIT_GRAIN)}))
     (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
     re.VERBOSE,
@@ -1071,6 +1107,7 @@ def _period_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _DURATION = re.compile(
     _LEAD
+    + _begins([*_L.raw["approx_words"], *_L.cardinals, *_L.vague, "نصف", "ربع", *_L.units], r"\d")
     + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
     (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين|واحد|واحدة))?
       (?:(?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?|\s+{_QTY}\s*)(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
@@ -1205,9 +1242,11 @@ def _ago_value(unit: str, amount: float, anchor: dt.date | None) -> str:
     return f"{anchor.year // 100 - n:02d}"
 
 
-_UNITS_BARE = _alt(w for w in _L.units if not w.startswith("ال"))
+_UNITS_BARE_WORDS = [w for w in _L.units if not w.startswith("ال")]
+_UNITS_BARE = _alt(_UNITS_BARE_WORDS)
 _PLURAL_REL = re.compile(
     _LEAD
+    + _begins((article + word for word in [*_L.cardinals, *_UNITS_BARE_WORDS] for article in ("", "ال", "ل")), r"\d")
     + rf"""(?P<x>(?:(?P<n0>\d+|{_NUMWORDS}|(?:ال)?(?:{_CARD}))\s+)?
     (?P<u>(?:ال|(?<=ل)ل)?(?:{_UNITS_BARE}))
     (?:\s+(?:ال)?(?P<n>\d+|{_NUMWORDS}|القليلة|الاخيرة))?
@@ -1241,6 +1280,7 @@ _HOUR_WORDS.update({"الواحدة": 1, "الحادية عشر": 11, "الثا�
 _BARE_HOUR_BEFORE = re.compile(r"(?:^|\s)[وف]?(?:في|عند)\s+$")
 _TIME = re.compile(
     _LEAD
+    + _begins(["بعد", "الظهر", "مساء", "صباح", "الساعة", *_HOUR_WORDS], r"\d")
     + rf"""(?P<x>(?:(?P<pre>بعد\s+الظهر|الظهر|مساء|صباح)\s+)?(?P<sa>الساعة\s+(?:الـ?\s*)?)?
     (?:(?P<hhmm>\d{{3,4}})(?=\s*(?:{_PM})(?<![مص]))|(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?(?::(?P<se>\d{{2}}))?|(?P<hw>{_alt(_HOUR_WORDS)}))
     (?:\s*(?:و\s*)?(?P<frac>النصف|نصف|الربع|ربع|الثلث|ثلث|ثلاثة\s+ارباع)
@@ -1332,6 +1372,7 @@ def _fixed_time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 _HOUR = rf"(?:(?:الـ?\s*)?\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
 _TIME_RANGE = re.compile(
     _LEAD
+    + _begins(["من", "بين", "الساعة", *_HOUR_WORDS, *_L.cardinals], r"\d", r"الـ?\s*\d")
     + rf"""(?P<x>(?:(?P<open>من|بين)\s+)?(?:الساعة\s+)?(?P<h1>{_HOUR})(?:\s*(?P<p1>{_PM}))?
     \s*(?P<sep>-|(?:و\s*)?الي|(?:و\s*)?حتي|و)\s*(?:الساعة\s+(?:الـ?\s*)?)?(?P<h2>{_HOUR})
     (?:\s*و\s*(?P<f2>النصف|الربع))?(?:\s*(?P<p2>{_PM}))?){_END}""",
@@ -1507,6 +1548,7 @@ def _present_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _SET = re.compile(
     _LEAD
+    + _begins(["كل", "ايام", "مرة", "مرتين", "مرتان", *_L.sets, *_L.cardinals], r"\d")
     + rf"""(?P<x>كل\s+(?:يوم\s+)?(?P<wd>{_WD}|{_WD_BARE})
     |(?P<fixed>{_alt(_L.sets)})
     |كل\s+(?:(?P<n>\d+|{_NUMWORDS})\s+)?(?P<u>{_UNITS})
@@ -1589,36 +1631,36 @@ def _holiday_candidate(
 # Order is the tie-break when two candidates cover the same span (earlier wins).
 RULES: tuple[Rule, ...] = (
     Rule("calendar", _CAL, _cal_resolve),
-    Rule("numeric", _NUMERIC, _numeric_resolve),
-    Rule("relative_day", _RELDAY, _relday_resolve, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
+    Rule("numeric", _NUMERIC, _numeric_resolve, re.compile(r"\d\s*[/.-]\s*\d")),
+    Rule("relative_day", _RELDAY, _relday_resolve, _any_of(("اليوم", "امس", "البارحة", "غد", "بكرا"))),
     Rule("time", _TIME, _time_resolve),
-    Rule("weekday", _WEEKDAY, _weekday_resolve, tuple(w.removeprefix("ال") for w in _L.weekdays)),
-    Rule("month_day", _MONTH_DAY, _month_day_resolve, ("الشهر",)),
-    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
-    Rule("time_range", _TIME_RANGE, _time_range_resolve, ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":")),
-    Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
+    Rule("weekday", _WEEKDAY, _weekday_resolve, _any_of(w.removeprefix("ال") for w in _L.weekdays)),
+    Rule("month_day", _MONTH_DAY, _month_day_resolve, _any_of(("الشهر",))),
+    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, _any_of(("منتصف", "الظهيرة"))),
+    Rule("time_range", _TIME_RANGE, _time_range_resolve, _any_of(("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":"))),
+    Rule("all_of", _ALL_OF, _all_of_resolve, _any_of(("طوال", "طيلة"))),
     Rule(
         "daypart",
         _DAYPART_PHRASE,
         _daypart_resolve,
-        ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة"),
+        _any_of(("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة")),
     ),
-    Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
-    Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
+    Rule("weekend", _WEEKEND, _weekend_resolve, _any_of(("عطلة",))),
+    Rule("holiday", _HOLIDAY, _holiday_resolve, _any_of(("عيد", "عرفة", "راس السنة", "المولد"))),
     Rule("period", _PERIOD, _period_resolve),
     Rule("year", _YEAR, _year_resolve),
-    Rule("decade", _DECADE, _decade_resolve, ("ينات", "ينيات")),
-    Rule("century", _CENTURY, _century_resolve, ("القرن",)),
-    Rule("season", _SEASON, _season_resolve, ("ربيع", "صيف", "خريف", "شتاء")),
-    Rule("set", _SET, _set_resolve, ("كل", "يا", "مر", "ايام", "بعد")),
+    Rule("decade", _DECADE, _decade_resolve, _any_of(("ينات", "ينيات"))),
+    Rule("century", _CENTURY, _century_resolve, _any_of(("القرن",))),
+    Rule("season", _SEASON, _season_resolve, _any_of(("ربيع", "صيف", "خريف", "شتاء"))),
+    Rule("set", _SET, _set_resolve, _any_of(("كل", "يا", "مر", "ايام", "بعد"))),
     Rule(
         "plural_relative",
         _PLURAL_REL,
         _plural_rel_resolve,
-        ("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت"),
+        _any_of(("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت")),
     ),
     Rule("duration", _DURATION, _duration_resolve),
-    Rule("present", _PRESENT, _present_resolve, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
+    Rule("present", _PRESENT, _present_resolve, _any_of(("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل"))),
 )
 
 
@@ -1804,7 +1846,7 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
     ctx = Context(folded, _anchor(published), text, offsets)
     candidates: list[Candidate] = []
     for index, rule in enumerate(RULES):
-        if rule.keywords and not any(k in folded for k in rule.keywords):
+        if rule.trigger is not None and not rule.trigger.search(folded):
             continue
         for match in rule.pattern.finditer(folded):
             cand = rule.resolve(match, ctx)
