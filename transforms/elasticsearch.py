@@ -13,6 +13,10 @@ count and bytes -> ``BulkWriter.write`` -> one ``Outcome`` per document:
 
 Connection errors, 429 and 5xx (whole requests and single bulk items) are retried with
 exponential backoff and full jitter until the retry budget is spent.
+
+In Beam (``_IndexBatches``) the requests run on one writer thread per worker, so the stage
+keeps tagging the next articles while Elasticsearch answers; each bundle waits for all of its
+outcomes before it ends.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import os
 import random
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +38,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 
 from config import config_path
 from transforms.dedup import REPLACES
@@ -56,6 +63,7 @@ class EsConfig:
     batch_bytes: int = 5 * 1024 * 1024
     retry_budget_s: float = 180.0
     max_doc_bytes: int = 10 * 1024 * 1024
+    in_flight: int = 2  # batches handed to the writer thread, not yet collected: one written, one waiting
 
     @property
     def deadletter_alias(self) -> str:
@@ -447,8 +455,39 @@ def to_request(article: Article) -> IndexRequest:
     )
 
 
+class _Written(NamedTuple):
+    """What the writer thread hands back for one batch: its outcomes and the retries they took."""
+
+    outcomes: list[Outcome]
+    retries: int
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the writer thread, with what its outputs need (origins, copies, window)."""
+
+    written: Future[_Written]
+    origins: dict[str, str]
+    replaces: dict[str, tuple[str, ...]]
+    timestamp: Any
+    window: Any
+    pane: Any
+
+
 class _IndexBatches(beam.DoFn):
-    """Adapts ``BulkWriter`` to Beam: one client per worker, outcomes to tagged outputs."""
+    """Adapts ``BulkWriter`` to Beam: one client and one writer thread per worker, outcomes to tagged outputs.
+
+    ``process`` hands a batch to the writer thread and returns, so the bundle thread goes on
+    preparing the next batches (the upstream steps fused into the same stage: tagging) while
+    Elasticsearch answers. At most ``cfg.in_flight`` batches are handed over and not yet
+    collected: the next ``process`` first collects the oldest (waiting for it if needed), and
+    ``finish_bundle`` collects them all, so a bundle only ends once every document in it has an
+    outcome. One writer thread keeps the requests (and the retry clock) in order; outcomes are
+    collected on the bundle thread, the only one where Beam counters and outputs are safe, in
+    the order of the batches, each in the window of its batch. An error of the writer thread
+    (a request Elasticsearch refused for good) is raised on the bundle thread when its batch is
+    collected, failing the bundle as before.
+    """
 
     def __init__(self, cfg: EsConfig) -> None:
         self.cfg = cfg
@@ -462,41 +501,89 @@ class _IndexBatches(beam.DoFn):
     def setup(self) -> None:
         self.client = make_client(self.cfg)
         self.writer = BulkWriter(self.client, self.cfg)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="akhbar-bulk")
+        self.in_flight: deque[_InFlight] = deque()
 
-    def process(self, batch: list[IndexRequest]) -> Iterator[Any]:
-        retries_before = self.writer.clock.retries
-        origins = {request.doc_id: request.origin for request in batch}
+    def start_bundle(self) -> None:
+        # Batches of a bundle that failed are not collected: the runner retries the whole bundle.
+        for batch in self.in_flight:
+            batch.written.cancel()
+        self.in_flight.clear()
+
+    def process(
+        self,
+        batch: list[IndexRequest],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+        pane: Any = beam.DoFn.PaneInfoParam,
+    ) -> Iterator[Any]:
+        while len(self.in_flight) >= max(1, self.cfg.in_flight):
+            yield from self._collect(self.in_flight.popleft())
+        docs = [(request.doc_id, request.document) for request in batch]
         replaces = {request.doc_id: request.replaces for request in batch if request.replaces}
-        outcomes = self.writer.write([(request.doc_id, request.document) for request in batch], replaces)
-        self.retries.inc(self.writer.clock.retries - retries_before)
-        for outcome in outcomes:
+        self.in_flight.append(
+            _InFlight(
+                self.thread.submit(self._write, docs, replaces),
+                {request.doc_id: request.origin for request in batch},
+                replaces,
+                timestamp,
+                window,
+                pane,
+            )
+        )
+
+    def finish_bundle(self) -> Iterator[Any]:
+        while self.in_flight:
+            yield from self._collect(self.in_flight.popleft())
+
+    def _write(self, docs: list[tuple[str, dict[str, Any]]], replaces: dict[str, tuple[str, ...]]) -> _Written:
+        """On the writer thread (the only one using ``self.writer``, so the retry count is this batch's)."""
+        retries_before = self.writer.clock.retries
+        outcomes = self.writer.write(docs, replaces)
+        return _Written(outcomes, self.writer.clock.retries - retries_before)
+
+    def _collect(self, batch: _InFlight) -> Iterator[Any]:
+        """The outputs of ``batch`` once written, counted here on the bundle thread."""
+        written = batch.written.result()
+        self.retries.inc(written.retries)
+        for outcome in written.outcomes:
             self.counters[outcome.status].inc()
             if outcome.replaced:
                 self.replaced.inc(outcome.replaced)
-            if outcome.status == "rejected":
-                yield beam.pvalue.TaggedOutput(
-                    "dead",
-                    DeadLetter(
-                        step="index",
-                        origin=origins[outcome.doc_id],
-                        error=outcome.detail,
-                        element=json.dumps(outcome.document, ensure_ascii=False)[:100_000],
-                        article_id=outcome.doc_id,
-                    ),
-                )
-            elif outcome.status == "pending":
-                pending: dict[str, Any] = {
-                    "_id": outcome.doc_id,
-                    "_source": outcome.document,
-                    "origin": origins[outcome.doc_id],
-                }
-                if outcome.doc_id in replaces:
-                    pending[REPLACES] = list(replaces[outcome.doc_id])
-                yield beam.pvalue.TaggedOutput("pending", pending)
-            else:
-                yield outcome
+            output = self._output(outcome, batch)
+            tag = output.tag if isinstance(output, beam.pvalue.TaggedOutput) else None
+            value = output.value if isinstance(output, beam.pvalue.TaggedOutput) else output
+            windowed = WindowedValue(value, batch.timestamp, (batch.window,), batch.pane)
+            yield windowed if tag is None else beam.pvalue.TaggedOutput(tag, windowed)
+
+    @staticmethod
+    def _output(outcome: Outcome, batch: _InFlight) -> Any:
+        if outcome.status == "rejected":
+            return beam.pvalue.TaggedOutput(
+                "dead",
+                DeadLetter(
+                    step="index",
+                    origin=batch.origins[outcome.doc_id],
+                    error=outcome.detail,
+                    element=json.dumps(outcome.document, ensure_ascii=False)[:100_000],
+                    article_id=outcome.doc_id,
+                ),
+            )
+        if outcome.status == "pending":
+            pending: dict[str, Any] = {
+                "_id": outcome.doc_id,
+                "_source": outcome.document,
+                "origin": batch.origins[outcome.doc_id],
+            }
+            if outcome.doc_id in batch.replaces:
+                pending[REPLACES] = list(batch.replaces[outcome.doc_id])
+            return beam.pvalue.TaggedOutput("pending", pending)
+        return outcome
 
     def teardown(self) -> None:
+        thread = getattr(self, "thread", None)
+        if thread is not None:
+            thread.shutdown(wait=True, cancel_futures=True)
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
