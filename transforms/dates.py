@@ -9,12 +9,12 @@ Data flow: the text is folded (alef/yaa variants, Arabic-Indic and Persian digit
 and tatweel; ta marbuta is kept) into a matching form with an offset map back to the display
 text. Each rule is one regex compiled at import from the lexicon (Babel's CLDR month and
 weekday names plus ``config/dates/lexicon.yaml``) and a resolver that turns a match into a
-candidate. A rule runs only when its trigger occurs in the text; its regex opens with a
-lookahead naming the words it can begin with, which changes no match but spares most word
+candidate. A rule with keywords runs only on texts holding one; the widest regexes open with a
+lookahead naming the words they can begin with, which changes no match but spares most word
 starts the rest of the regex. Overlapping candidates are settled longest-first, then modifier
 prefixes (أواخر، النصف الأول من ...) and ranges (من ... إلى ...) are attached, and offsets are
-mapped back. Relative expressions resolve against ``published``; without it, the parts that need an
-anchor are written as TIMEX3 ``X`` placeholders.
+mapped back. Relative expressions resolve against ``published``; without it, the parts that
+need an anchor are written as TIMEX3 ``X`` placeholders.
 """
 
 from __future__ import annotations
@@ -377,12 +377,8 @@ class Rule:
     name: str
     pattern: re.Pattern[str]
     resolve: Resolver
+    keywords: tuple[str, ...] = ()  # run only if one of these occurs in the folded text
     trigger: re.Pattern[str] | None = None  # run only if this occurs in the folded text (every match holds it)
-
-
-def _any_of(words: Iterable[str]) -> re.Pattern[str]:
-    """A trigger that finds any of ``words`` (folded, matched literally) in one pass."""
-    return re.compile("|".join(re.escape(word) for word in words))
 
 
 _LEAD = r"(?<!\w)(?:[وف]?[بلك]?)"  # optional clitics before the expression (not in the span)
@@ -1631,36 +1627,36 @@ def _holiday_candidate(
 # Order is the tie-break when two candidates cover the same span (earlier wins).
 RULES: tuple[Rule, ...] = (
     Rule("calendar", _CAL, _cal_resolve),
-    Rule("numeric", _NUMERIC, _numeric_resolve, re.compile(r"\d\s*[/.-]\s*\d")),
-    Rule("relative_day", _RELDAY, _relday_resolve, _any_of(("اليوم", "امس", "البارحة", "غد", "بكرا"))),
+    Rule("numeric", _NUMERIC, _numeric_resolve, trigger=re.compile(r"\d\s*[/.-]\s*\d")),
+    Rule("relative_day", _RELDAY, _relday_resolve, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
     Rule("time", _TIME, _time_resolve),
-    Rule("weekday", _WEEKDAY, _weekday_resolve, _any_of(w.removeprefix("ال") for w in _L.weekdays)),
-    Rule("month_day", _MONTH_DAY, _month_day_resolve, _any_of(("الشهر",))),
-    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, _any_of(("منتصف", "الظهيرة"))),
-    Rule("time_range", _TIME_RANGE, _time_range_resolve, _any_of(("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":"))),
-    Rule("all_of", _ALL_OF, _all_of_resolve, _any_of(("طوال", "طيلة"))),
+    Rule("weekday", _WEEKDAY, _weekday_resolve, tuple(w.removeprefix("ال") for w in _L.weekdays)),
+    Rule("month_day", _MONTH_DAY, _month_day_resolve, ("الشهر",)),
+    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
+    Rule("time_range", _TIME_RANGE, _time_range_resolve, ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":")),
+    Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
     Rule(
         "daypart",
         _DAYPART_PHRASE,
         _daypart_resolve,
-        _any_of(("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة")),
+        ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة"),
     ),
-    Rule("weekend", _WEEKEND, _weekend_resolve, _any_of(("عطلة",))),
-    Rule("holiday", _HOLIDAY, _holiday_resolve, _any_of(("عيد", "عرفة", "راس السنة", "المولد"))),
+    Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
+    Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
     Rule("period", _PERIOD, _period_resolve),
     Rule("year", _YEAR, _year_resolve),
-    Rule("decade", _DECADE, _decade_resolve, _any_of(("ينات", "ينيات"))),
-    Rule("century", _CENTURY, _century_resolve, _any_of(("القرن",))),
-    Rule("season", _SEASON, _season_resolve, _any_of(("ربيع", "صيف", "خريف", "شتاء"))),
-    Rule("set", _SET, _set_resolve, _any_of(("كل", "يا", "مر", "ايام", "بعد"))),
+    Rule("decade", _DECADE, _decade_resolve, ("ينات", "ينيات")),
+    Rule("century", _CENTURY, _century_resolve, ("القرن",)),
+    Rule("season", _SEASON, _season_resolve, ("ربيع", "صيف", "خريف", "شتاء")),
+    Rule("set", _SET, _set_resolve, ("كل", "يا", "مر", "ايام", "بعد")),
     Rule(
         "plural_relative",
         _PLURAL_REL,
         _plural_rel_resolve,
-        _any_of(("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت")),
+        ("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت"),
     ),
     Rule("duration", _DURATION, _duration_resolve),
-    Rule("present", _PRESENT, _present_resolve, _any_of(("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل"))),
+    Rule("present", _PRESENT, _present_resolve, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
 )
 
 
@@ -1846,6 +1842,8 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
     ctx = Context(folded, _anchor(published), text, offsets)
     candidates: list[Candidate] = []
     for index, rule in enumerate(RULES):
+        if rule.keywords and not any(k in folded for k in rule.keywords):
+            continue
         if rule.trigger is not None and not rule.trigger.search(folded):
             continue
         for match in rule.pattern.finditer(folded):
