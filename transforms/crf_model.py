@@ -2,7 +2,8 @@
 
 Flow: ``CrfModel.load(path)`` reads the model file itself (weights, label and attribute names) ->
 ``attributes`` maps every attribute name to an integer id -> ``CrfModel.tag`` takes the items of
-all sentences of a document as tuples of those ids and returns each sentence's labels.
+all sentences of a document as a matrix of those ids (``transforms.entities_features.IdFeatures``
+builds it) and returns each sentence's labels.
 
 The labels are crfsuite's own, not an approximation: a token's score for each label is the sum of
 the weights of its attributes added in item order starting from 0 (crfsuite's order, so the same
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -72,21 +72,24 @@ class CrfModel:
             raise ValueError(f"{path}: {len(labels)} labels, {len(attributes)} attributes, header says otherwise")
         return cls(labels, attributes, weights, transitions)
 
-    def tag(self, items: Sequence[tuple[int, ...]], lengths: Sequence[int]) -> list[list[str]]:
-        """Labels of consecutive sentences: ``items`` of all their tokens, ``lengths`` tokens each (> 0)."""
+    def tag(self, first: np.ndarray, ids: np.ndarray, lengths: Sequence[int]) -> list[list[str]]:
+        """Labels of consecutive sentences of ``lengths`` tokens each (> 0); see ``scores``."""
         names = self.labels
-        return [[names[y] for y in path] for path in self.viterbi(self.scores(items), lengths)]
+        return [[names[y] for y in path] for path in self.viterbi(self.scores(first, ids), lengths)]
 
-    def scores(self, items: Sequence[tuple[int, ...]]) -> np.ndarray:
-        """(tokens, labels) state scores: per token, the weights of its attributes summed in item order."""
-        sizes = np.fromiter(map(len, items), dtype=np.intp, count=len(items))
-        ids = np.zeros((len(items), int(sizes.max())), dtype=np.intp)
-        ids[np.arange(ids.shape[1]) < sizes[:, None]] = np.fromiter(
-            chain.from_iterable(items), dtype=np.intp, count=int(sizes.sum())
-        )
-        # (attribute position, token, label). Reducing the outer axis adds one position at a time
-        # (numpy sums pairwise only along the fast axis): crfsuite's order, padding adds 0.0.
-        return np.add.reduce(self.weights.take(ids.T, axis=0), axis=0)
+    def scores(self, first: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """(tokens, labels) state scores: ``first`` (tokens, labels), then the weights of ``ids``
+        (tokens, width; 0 pads) added one column at a time.
+
+        ``first`` is the sum of the weights of the token's first attributes in their order (zeros
+        if none), so the result is crfsuite's: its attribute weights added in item order from 0.
+        """
+        columns = np.empty((ids.shape[1] + 1, *first.shape))  # (attribute position, token, label)
+        columns[0] = first
+        self.weights.take(ids.T, axis=0, out=columns[1:])
+        # Reducing the outer axis adds one position at a time (numpy sums pairwise only along the
+        # fast axis): crfsuite's order of additions, and a padding id adds 0.0.
+        return np.add.reduce(columns, axis=0)
 
     def viterbi(self, scores: np.ndarray, lengths: Sequence[int]) -> list[list[int]]:
         """Best label ids of each sentence (rows of ``scores``, ``lengths`` each), crfsuite's ties kept."""

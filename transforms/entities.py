@@ -27,13 +27,13 @@ import functools
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from transforms.crf_model import CrfModel
 from transforms.entities_features import (
     GAZETTEER_DIR,
     AnalysedSentence,
-    CrfFeatures,
+    IdFeatures,
     Lexicon,
     feature_form,
     proclitic_splits,
@@ -252,7 +252,7 @@ class EntityTagger:
         self.model_path = model_path
         self.lexicon = lexicon
         self.model = model
-        self.features = CrfFeatures(lexicon, model.attributes)
+        self.features = IdFeatures(lexicon, model.attributes, model.weights)
         self.canonicalizer = Canonicalizer(lexicon)
 
     @classmethod
@@ -285,9 +285,8 @@ class EntityTagger:
         tagged = [sentence for sentence in sentences if sentence.words]
         if not tagged:
             return [[] for _ in sentences]
-        items = [item for sentence in tagged for item in self.features.items(sentence)]
-        ids = cast("list[tuple[int, ...]]", items)  # built with the model's attribute ids
-        found = iter(self.model.tag(ids, [len(sentence.words) for sentence in tagged]))
+        first, ids = self.features.document(tagged)
+        found = iter(self.model.tag(first, ids, [len(sentence.words) for sentence in tagged]))
         return [next(found) if sentence.words else [] for sentence in sentences]
 
     def tag(self, text: str) -> list[Annotation]:

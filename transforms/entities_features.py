@@ -21,8 +21,11 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TypeVar, cast
+
+import numpy as np
 
 GAZETTEER_DIR = Path(__file__).resolve().parents[1] / "config" / "gazetteers"
 WORD_CLASSES_FILE = Path(__file__).resolve().parent / "models" / "ner_words.tsv"
@@ -598,6 +601,137 @@ class CrfFeatures:
                     items[i] += (left,)
                 if right:
                     items[i - 1] += (right,)
+
+
+class IdFeatures(CrfFeatures):
+    """The items of a whole document as ``transforms.crf_model.CrfModel.scores`` takes them.
+
+    Per token, the part of its item that depends on the word alone (``bias`` and its own
+    features, the first attributes of the item) is already summed into one score row per label,
+    added in item order like every other attribute, so the row is the exact partial sum crfsuite
+    reaches; the rest of the item is a row of attribute ids, 0 where a block is shorter than the
+    widest (its weights are zero). Rows are kept per distinct word in numpy tables, so a sentence
+    costs one lookup per token and a few numpy gathers instead of building tuples.
+    """
+
+    first_rows = 1024  # the word tables double when full
+
+    def __init__(self, lexicon: Lexicon, known: Mapping[str, int], weights: np.ndarray) -> None:
+        super().__init__(lexicon, known)
+        self._weights = weights
+        self._forget()
+
+    def _forget(self) -> None:
+        self._rows: dict[str, int] = {}  # word -> its row in the tables; row 0 is outside the sentence
+        self._own = np.zeros((self.first_rows, self._weights.shape[1]))
+        self._given: list[np.ndarray] = []  # per ``OFFSETS``: attribute ids a word gives that neighbour
+        for pad in self._pads:
+            table = np.zeros((len(self._own), max(len(pad), 1)), dtype=np.int32)
+            table[0, : len(pad)] = pad
+            self._given.append(table)
+
+    def _add_words(self, entries: dict[str, WordEntry]) -> None:
+        """Table rows for new words, all at once (a few numpy calls per document, not per word)."""
+        heads: list[tuple[Attribute, ...]] = []
+        given: list[list[tuple[Attribute, ...]]] = [[] for _ in OFFSETS]
+        for word, entry in entries.items():
+            own, as_neighbour = self.lexicon.word_features(word, entry)
+            heads.append(self.render(("bias", *own)))
+            for k, features in enumerate(as_neighbour):
+                given[k].append(self.render(features))
+        first = len(self._rows) + 1
+        last = first + len(entries)
+        while last > len(self._own):
+            self._own = np.concatenate([self._own, np.zeros_like(self._own)])
+            self._given = [np.concatenate([table, np.zeros_like(table)]) for table in self._given]
+        # Padding ids (0) come last: the partial sum of every head adds its weights in item order.
+        self._own[first:last] = np.add.reduce(self._weights.take(_padded(heads).T, axis=0), axis=0)
+        for k, rows in enumerate(given):
+            ids = _padded(rows)
+            if ids.shape[1] > self._given[k].shape[1]:
+                table = self._given[k]
+                self._given[k] = np.pad(table, ((0, 0), (0, ids.shape[1] - table.shape[1])))
+            self._given[k][first:last, : ids.shape[1]] = ids
+        self._rows.update(zip(entries, range(first, last), strict=True))
+
+    def document(self, sentences: Sequence[AnalysedSentence]) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens, labels) partial scores of the words' own features and (tokens, n) further ids.
+
+        ``sentences`` are consecutive and not empty; the rows of all their tokens follow each other.
+        """
+        if len(self._rows) >= WORD_CACHE_SIZE:
+            self._forget()
+        rows_of = self._rows
+        new = {
+            word: entry
+            for sentence in sentences
+            for word, entry in zip(sentence.words, sentence.entries, strict=True)
+            if word not in rows_of
+        }
+        if new:
+            self._add_words(new)
+        rows = np.array([rows_of[word] for sentence in sentences for word in sentence.words], dtype=np.intp)
+        lengths = [len(sentence.words) for sentence in sentences]
+        count = len(rows)
+        ends = np.repeat(np.cumsum(lengths), lengths)
+        starts = ends - np.repeat(lengths, lengths)
+        position = np.arange(count)
+        blocks = []
+        for k, offset in enumerate(OFFSETS):
+            other = position + offset
+            neighbour = np.where((other >= starts) & (other < ends), rows[np.clip(other, 0, count - 1)], 0)
+            blocks.append(self._given[k].take(neighbour, axis=0))
+        own_tags, before_tags, after_tags = self._gazetteer_blocks(sentences, count)
+        bigrams = self._bigram_block(sentences, count)
+        # The order of ``CrfFeatures.items``: gazetteer tags, -2, -1 and its tags, +1 and its tags, +2, bigrams.
+        ids = np.hstack([own_tags, blocks[0], blocks[1], before_tags, blocks[2], after_tags, blocks[3], bigrams])
+        return self._own.take(rows, axis=0), ids
+
+    def _gazetteer_blocks(self, sentences: Sequence[AnalysedSentence], count: int) -> list[np.ndarray]:
+        """Ids of each token's gazetteer tags, of the token before it (``@-1``) and after it (``@1``)."""
+        found: list[list[tuple[int, tuple[Attribute, ...]]]] = [[], [], []]
+        offset = 0
+        for sentence in sentences:
+            for i, tags in sentence.gazetteer_tags().items():
+                own, seen_after, seen_before = self._gazetteer_features(tags)
+                found[0].append((offset + i, own))
+                if i + 1 < len(sentence.words):
+                    found[1].append((offset + i + 1, seen_after))
+                if i:
+                    found[2].append((offset + i - 1, seen_before))
+            offset += len(sentence.words)
+        blocks = []
+        for entries in found:
+            block = np.zeros((count, max((len(ids) for _, ids in entries), default=0)), dtype=np.int32)
+            for token, ids in entries:
+                block[token, : len(ids)] = ids
+            blocks.append(block)
+        return blocks
+
+    def _bigram_block(self, sentences: Sequence[AnalysedSentence], count: int) -> np.ndarray:
+        """Per token, the ids of its ``w[-1:0]`` and ``w[0:1]`` bigrams (0 if the model has none)."""
+        block = np.zeros((count, 2), dtype=np.int32)
+        bigrams = self._bigrams
+        offset = 0
+        for sentence in sentences:
+            forms = sentence.forms
+            for i in [i for i, form in enumerate(forms[:-1], 1) if form in bigrams]:
+                found = bigrams[forms[i - 1]].get(forms[i])
+                if found:
+                    block[offset + i, 0] = found[0] or 0
+                    block[offset + i - 1, 1] = found[1] or 0
+            offset += len(forms)
+        return block
+
+
+def _padded(rows: Sequence[tuple[Attribute, ...]]) -> np.ndarray:
+    """Integer rows as one (rows, longest) matrix, 0 after the end of each."""
+    sizes = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+    matrix = np.zeros((len(rows), int(sizes.max(initial=0))), dtype=np.int32)
+    matrix[np.arange(matrix.shape[1]) < sizes[:, None]] = np.fromiter(
+        chain.from_iterable(rows), dtype=np.int32, count=int(sizes.sum())
+    )
+    return matrix
 
 
 def _shape(word: str) -> str:

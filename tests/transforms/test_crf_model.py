@@ -7,9 +7,10 @@ import pycrfsuite
 import pytest
 
 from tests.conftest import SHARED_SEED as SEED
+from transforms import entities_features
 from transforms.crf_model import CrfModel
-from transforms.entities import MODEL_FILE, default_tagger
-from transforms.entities_features import sentences_of, tokenize
+from transforms.entities import MODEL_FILE, EntityTagger, default_tagger
+from transforms.entities_features import IdFeatures, sentences_of, tokenize
 
 SENTENCES = [
     "قال الرئيس الأمريكي دونالد ترامب إن منظمة شنغهاي للتعاون ومجلس الأمن الدولي اجتمعا في الأمم المتحدة .",
@@ -84,20 +85,41 @@ def test_labels_are_crfsuites_sentence_by_sentence_and_batched(crfsuite):
     assert any(label != "O" for labels in expected for label in labels)
 
 
-def test_scores_add_the_weights_in_item_order():
+def test_word_tables_grow_and_are_forgotten_without_changing_labels(crfsuite, monkeypatch):
+    monkeypatch.setattr(entities_features, "WORD_CACHE_SIZE", 40)
+    monkeypatch.setattr(IdFeatures, "first_rows", 2)
+    tagger = EntityTagger.load()
+    words = sentences()
+    expected = [crfsuite.tag(tagger.lexicon.sentence_features(sentence)) for sentence in words]
+    for _ in range(2):
+        assert tagger.label_document(words, rules=False) == expected
+        assert [tagger.label_words(sentence, rules=False) for sentence in words] == expected
+    assert len(tagger.features._rows) < 40 + sum(map(len, words))
+
+
+def sequential_sum(weights: np.ndarray, ids: list[int]) -> list[float]:
+    row = [0.0] * weights.shape[1]
+    for attribute in ids:
+        for label in range(weights.shape[1]):
+            row[label] += float(weights[attribute, label])
+    return row
+
+
+def test_document_rows_are_the_items_in_order_and_score_as_crfsuite_adds():
     tagger = default_tagger()
-    model = tagger.model
-    per_sentence = [tagger.features.items(tagger.lexicon.analyse(sentence)) for sentence in sentences()]
-    batches = [[item for items in per_sentence for item in items], *per_sentence, per_sentence[0][:1]]
-    for items in batches:
+    model, lexicon, features = tagger.model, tagger.lexicon, tagger.features
+    analysed = [lexicon.analyse(words) for words in sentences()]
+    for batch in [analysed, *([sentence] for sentence in analysed)]:
+        first, ids = features.document(batch)
+        items = [item for sentence in batch for item in features.items(sentence)]
+        words = [word for sentence in batch for word in sentence.words]
         expected = []
-        for item in items:
-            row = [0.0] * len(model.labels)
-            for attribute in item:
-                for label in range(len(model.labels)):
-                    row[label] += float(model.weights[attribute, label])
-            expected.append(row)
-        assert model.scores(items).tolist() == expected  # the same doubles, not approximately
+        for t, (word, item) in enumerate(zip(words, items, strict=True)):
+            head = len(features.render(("bias", *lexicon.word_features(word, lexicon.entry(word))[0])))
+            assert ids[t][ids[t] != 0].tolist() == list(item[head:])
+            assert first[t].tolist() == sequential_sum(model.weights, item[:head])
+            expected.append(sequential_sum(model.weights, item))
+        assert model.scores(first, ids).tolist() == expected  # the same doubles, not approximately
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -111,11 +133,12 @@ def test_equal_scores_resolve_as_in_crfsuite(seed):
         [f"L{i}" for i in range(n_labels)], [f"a{i}" for i in range(n_attributes)], weights * 1.0, transitions * 1.0
     )
     lengths = [rng.randint(1, 9) for _ in range(rng.randint(1, 5))]
-    items = [tuple(rng.randint(1, n_attributes) for _ in range(rng.randint(1, 3))) for _ in range(sum(lengths))]
-    scores = model.scores(items)
+    ids = np.array([[rng.randint(0, n_attributes) for _ in range(3)] for _ in range(sum(lengths))])
+    first = np.zeros((len(ids), n_labels))
+    scores = model.scores(first, ids)
     expected, start = [], 0
     for n in lengths:
         path = crfsuite_viterbi(scores[start : start + n].tolist(), transitions.tolist())
         expected.append([f"L{y}" for y in path])
         start += n
-    assert model.tag(items, lengths) == expected
+    assert model.tag(first, ids, lengths) == expected
