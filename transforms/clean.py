@@ -134,6 +134,9 @@ _CP1256_MOJIBAKE = re.compile(f"{_CP1256_UNIT}(?:[ -~]{{0,30}}{_CP1256_UNIT})+")
 _CP1256_ARABIC_LEAD = re.compile("[طظعغ]")
 _CP1256_WORD = re.compile(f"{_CP1256_UNIT}{{2}}")
 _CP1256_MIN_LEADS = 3
+# Each of those leads is followed by a continuation: a text with fewer such pairs has no
+# repairable stretch, and this short pattern rules that out far faster than the full one.
+_CP1256_LEAD_PAIR = re.compile(f"{_CP1256_ARABIC_LEAD.pattern}[{_CP1256_CONTINUATION}]")
 
 _LINE_BREAKS = {"\r": "\n", "\x0b": "\n", "\x0c": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n\n"}
 _INVISIBLE = (
@@ -161,6 +164,9 @@ _BLANK_LINES = re.compile("\n{3,}")
 
 
 def _repair_cp1256_mojibake(text: str) -> str:
+    if len(_CP1256_LEAD_PAIR.findall(text)) < _CP1256_MIN_LEADS:
+        return text
+
     def repair(match: re.Match[str]) -> str:
         span = match.group()
         if len(_CP1256_ARABIC_LEAD.findall(span)) < _CP1256_MIN_LEADS or not _CP1256_WORD.search(span):
@@ -183,7 +189,7 @@ def _characters(text: str) -> str:
         text = ftfy.fix_text(text, _FTFY)
     text = _repair_cp1256_mojibake(text)
     text = _CHARACTER_RUN.sub(_translate_run, text.replace("\r\n", "\n"))
-    return _STRAY_ZWNJ.sub("", text)
+    return _STRAY_ZWNJ.sub("", text) if "\u200c" in text else text
 
 
 # --- captions ----------------------------------------------------------------------------
@@ -268,7 +274,7 @@ def clean_text(text: str) -> CleanText:
     captions: list[str] = []
     removed = 0
     for line in text.split("\n"):
-        line = _SPACE_RUN.sub(" ", line).strip()
+        line = (_SPACE_RUN.sub(" ", line) if "  " in line else line).strip()
         if not line:
             continue
         if line.count(" ") < _BOILERPLATE_MAX_WORDS and _is_boilerplate(line):

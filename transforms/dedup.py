@@ -50,6 +50,7 @@ CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "dedup.yaml"
 # arrays and identical to datasketch's for the same num_perm and seed.
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
 _MAX_HASH32 = np.uint32(0xFFFFFFFF)
+_SHA1_DIGEST = type(hashlib.sha1()).digest
 _TOKEN = re.compile(r"[^\W_]+")  # the tokens of normalize.fold_tokens, on text already folded
 MEASURES = frozenset({"jaccard", "containment"})
 _BLOCK_VALUES = 1 << 22  # signature values compared per numpy step when verifying a band group
@@ -130,10 +131,14 @@ def _digest(key_text: str) -> str:
 def shingles(folded_text: str, size: int = 3) -> set[str]:
     """Word ``size``-grams of the folded text's tokens; a text shorter than ``size`` tokens
     is one shingle, an empty text none."""
-    tokens = _TOKEN.findall(folded_text)
+    return _shingles_of(_TOKEN.findall(folded_text), size)
+
+
+def _shingles_of(tokens: list[str], size: int) -> set[str]:
     if len(tokens) <= size:
         return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
+    # zip of shifted copies (stopping at the shortest): the n-grams without a Python-level loop
+    return set(map(" ".join, zip(*(tokens[i:] for i in range(size)), strict=False)))
 
 
 @functools.lru_cache(maxsize=8)  # a pure memo of deterministic constants, not shared state
@@ -162,12 +167,15 @@ def minhash_signature(shingle_set: Iterable[str], num_perm: int = 128, seed: int
     An empty set gives the all-max signature (similar to nothing but another empty set).
     """
     a, b = _permutations(num_perm, seed)
-    digests = b"".join(hashlib.sha1(s.encode("utf-8")).digest()[:4] for s in shingle_set)
+    # Whole 20-byte digests, hashed without a Python-level loop; the first 4 bytes of each
+    # (word 0 of every 5) are datasketch's sha1_hash32.
+    digests = b"".join(map(_SHA1_DIGEST, map(hashlib.sha1, map(str.encode, shingle_set))))
     if not digests:
         return np.full(num_perm, _MAX_HASH32, dtype=np.uint32)
-    hashed = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32)).reshape(-1, 1)
+    hashed = _fmix32(np.frombuffer(digests, dtype="<u4")[::5].astype(np.uint32)).reshape(-1, 1)
     with np.errstate(over="ignore"):
-        permuted = hashed * a + b
+        permuted = hashed * a
+        permuted += b
     return permuted.min(axis=0)
 
 
@@ -184,15 +192,22 @@ def _band_salt(config: DedupConfig) -> bytes:
     return hashlib.blake2b(scheme.encode("ascii"), digest_size=16).digest()
 
 
+@functools.lru_cache(maxsize=8)  # a constant per config: only ever copied, never updated
+def _band_hasher(config: DedupConfig) -> Any:
+    """An empty blake2b-64 salted for ``config``; band keys hash from copies of it."""
+    return hashlib.blake2b(digest_size=8, salt=_band_salt(config))
+
+
 def band_keys(signature: np.ndarray, config: DedupConfig = DedupConfig()) -> list[str]:
     """LSH band keys ``"{band_index}:{hash of the band's rows}"``, one per band."""
-    rows = signature.astype("<u4", copy=False)
-    salt = _band_salt(config)
+    values = signature.astype("<u4", copy=False).tobytes()
+    keyed = _band_hasher(config)
+    step = 4 * config.rows
     keys = []
     for band in range(config.bands):
-        chunk = rows[band * config.rows : (band + 1) * config.rows].tobytes()
-        digest = hashlib.blake2b(chunk, digest_size=8, salt=salt).hexdigest()
-        keys.append(f"{band}:{digest}")
+        hasher = keyed.copy()
+        hasher.update(values[band * step : (band + 1) * step])
+        keys.append(f"{band}:{hasher.hexdigest()}")
     return keys
 
 
@@ -248,9 +263,10 @@ def fingerprint(title: str, body: str, config: DedupConfig = DedupConfig()) -> F
     """Content hash, MinHash signature and band keys of an article's text (folded once)."""
     folded = _key_text(title, body)
     digest = _digest(folded)
-    if len(_TOKEN.findall(folded)) < max(config.min_tokens, 1):
+    tokens = _TOKEN.findall(folded)
+    if len(tokens) < max(config.min_tokens, 1):
         return Fingerprint(digest, None, 0, ())
-    shingle_set = shingles(folded, config.shingle_size)
+    shingle_set = _shingles_of(tokens, config.shingle_size)
     signature = minhash_signature(shingle_set, config.num_perm, config.seed)
     return Fingerprint(digest, signature, len(shingle_set), tuple(band_keys(signature, config)))
 

@@ -124,8 +124,12 @@ def _fold_once(text: str) -> str:
     text = _RARE.sub(_translate, text)
     for variant, canonical in _HAMZA_BEFORE_WAW:
         text = text.replace(variant, canonical)
-    text = _FINAL_YEH_HAMZA.sub("ئ", text)
-    text = _SPACE_RUN.sub(" ", text)
+    # The regexes scan every character; a substring test (fast search) skips them when they
+    # cannot match, as in most texts: a final hamza needs a yeh right before it.
+    if "يء" in text or "يئ" in text:
+        text = _FINAL_YEH_HAMZA.sub("ئ", text)
+    if "  " in text:
+        text = _SPACE_RUN.sub(" ", text)
     return text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
 
 

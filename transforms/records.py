@@ -38,7 +38,18 @@ class Article:
     notes: tuple[str, ...] = ()  # non-fatal remarks recorded on the way (body capped, date clamped...)
 
     def with_(self, **changes: Any) -> Article:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, as ``dataclasses.replace`` makes it but about five times
+        cheaper: the fields are copied as they are, without running the frozen ``__init__``
+        (19 ``object.__setattr__`` calls); every stage makes such copies of every article."""
+        unknown = changes.keys() - _ARTICLE_FIELDS
+        if unknown:
+            raise TypeError(f"Article has no field {', '.join(sorted(unknown))}")
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
+
+
+_ARTICLE_FIELDS = frozenset(f.name for f in dataclasses.fields(Article))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Dedup: URL and content keys, MinHash/LSH, clustering, index matching, and the composites."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from transforms.dedup import (
     NearDedup,
     Resolution,
     _ApplyMerges,
+    _band_salt,
     band_keys,
     best_similarities,
     choose_survivor,
@@ -137,6 +139,28 @@ def test_numpy_minhash_equals_datasketch(corpus):
     reference = MinHash(num_perm=128, seed=1)
     reference.update_batch([s.encode("utf-8") for s in shingle_set])
     assert np.array_equal(minhash_signature(shingle_set, 128, 1), reference.hashvalues)
+
+
+@given(st.sets(st.text(min_size=1, max_size=40), min_size=1, max_size=60), st.integers(1, 2**32 - 1))
+def test_numpy_minhash_equals_datasketch_on_any_set(shingle_set, seed):
+    reference = MinHash(num_perm=16, seed=seed)
+    reference.update_batch([s.encode("utf-8") for s in shingle_set])
+    assert np.array_equal(minhash_signature(shingle_set, 16, seed), reference.hashvalues)
+
+
+def test_band_keys_hash_each_band_with_the_salted_blake2b(corpus):
+    config = load_config()
+    signature = fingerprint("", corpus[JUBEIR]["body"], config).signature
+    salt = _band_salt(config)
+    expected = [
+        f"{band}:"
+        + hashlib.blake2b(
+            signature[band * config.rows : (band + 1) * config.rows].astype("<u4").tobytes(), digest_size=8, salt=salt
+        ).hexdigest()
+        for band in range(config.bands)
+    ]
+    assert band_keys(signature, config) == expected
+    assert band_keys(signature, config) == expected  # the memoized hasher is never updated
 
 
 def test_signature_is_identical_in_another_process(corpus):

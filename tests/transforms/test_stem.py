@@ -2,6 +2,7 @@
 
 import pytest
 
+from transforms import stem
 from transforms.normalize import fold
 from transforms.stem import light_stem, stem_text
 
@@ -28,3 +29,11 @@ def test_one_stem_per_word():
     text = fold("وأعلنت الدولتان شراكة إستراتيجية قبل أيام من إرسال بوتين عشرات الآلاف من الجنود")
     assert len(stem_text(text).split()) == len(text.split())
     assert light_stem(fold("وبوتين")) == light_stem(fold("بوتين"))
+
+
+def test_stem_memo_is_bounded_and_changes_nothing(monkeypatch):
+    text = fold("وأعلنت الدولتان شراكة إستراتيجية قبل أيام من إرسال بوتين عشرات الآلاف من الجنود")
+    monkeypatch.setattr(stem, "_MEMO_SIZE", 4)
+    monkeypatch.setattr(stem, "_STEMS", stem._StemMemo())
+    assert stem_text(text) == " ".join(light_stem(word) for word in text.split())
+    assert 0 < len(stem._STEMS) <= 4
