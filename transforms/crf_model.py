@@ -106,20 +106,21 @@ class CrfModel:
         chosen = np.empty(count * n_labels, dtype=np.intp)
         incoming = np.ascontiguousarray(self.transitions.T)  # [label at t, label at t - 1]
         best[0] = state[0]
-        previous = best.reshape(longest, count, 1, n_labels)
-        for t in range(1, longest):
-            np.add(previous[t - 1], incoming, out=candidates)
-            candidates.argmax(axis=2, out=back[t])  # the first of equal scores, as crfsuite keeps it
-            np.add(rows, back[t].reshape(-1), out=chosen)
-            flat_candidates.take(chosen, out=best[t])
-            best[t] += state[t]
+        before = best.reshape(longest, count, 1, n_labels)[:-1]
+        steps = zip(before, back[1:], back.reshape(longest, -1)[1:], best[1:], state[1:], strict=True)
+        for previous, links, flat_links, current, own in steps:  # views of positions t - 1 and t
+            np.add(previous, incoming, out=candidates)
+            candidates.argmax(axis=2, out=links)  # the first of equal scores, as crfsuite keeps it
+            np.add(rows, flat_links, out=chosen)
+            flat_candidates.take(chosen, out=current)
+            current += own
         last = best.reshape(longest, count, n_labels)[ends - starts - 1, np.arange(count)].argmax(axis=1).tolist()
         paths = []
         for s, (n, y) in enumerate(zip(lengths, last, strict=True)):
             path = [y] * n
-            steps = back[1:n, s].tolist()
+            links_of = back[1:n, s].tolist()
             for t in range(n - 1, 0, -1):
-                y = steps[t - 1][y]
+                y = links_of[t - 1][y]
                 path[t - 1] = y
             paths.append(path)
         return paths

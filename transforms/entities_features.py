@@ -661,16 +661,15 @@ class IdFeatures(CrfFeatures):
         """
         if len(self._rows) >= WORD_CACHE_SIZE:
             self._forget()
-        rows_of = self._rows
-        new = {
-            word: entry
-            for sentence in sentences
-            for word, entry in zip(sentence.words, sentence.entries, strict=True)
-            if word not in rows_of
-        }
-        if new:
-            self._add_words(new)
-        rows = np.array([rows_of[word] for sentence in sentences for word in sentence.words], dtype=np.intp)
+        words = [word for sentence in sentences for word in sentence.words]
+        found = list(map(self._rows.get, words))
+        if None in found:
+            entries = chain.from_iterable(sentence.entries for sentence in sentences)
+            self._add_words(
+                {word: entry for word, entry, row in zip(words, entries, found, strict=True) if row is None}
+            )
+            found = list(map(self._rows.get, words))
+        rows = np.array(found, dtype=np.intp)
         lengths = [len(sentence.words) for sentence in sentences]
         count = len(rows)
         ends = np.repeat(np.cumsum(lengths), lengths)
