@@ -229,6 +229,7 @@ def test_in_a_pipeline_every_outcome_is_counted_from_the_bundle_thread(monkeypat
     assert counter(result, "sink_replaced") == 1
     assert counter(result, "sink_retries") == 1  # the item-level 429
     assert server.deleted == ["old"]
+    assert sorted(map(sorted, server.bulk_calls)) == [["id0", "id1", "id2", "id3", "id4"], ["id1"]]  # one batch
 
 
 def counter(result: Any, name: str) -> int:
