@@ -20,7 +20,8 @@ INSTALL_REQUIRES = [
     "hijridate==2.6.0",
     "babel==2.18.0",
     "pycountry==26.2.16",
-    "python-crfsuite==0.9.12",
+    "python-crfsuite==0.9.12",  # trains the entity CRF (make model); tagging reads the model with numpy
+    "numpy==2.2.6",  # transforms/crf_model.py; the version apache-beam 2.70 resolves to anyway
     "trafilatura==2.3.1",  # full-page fetch for summary-only feeds (akhbar stream)
     "lxml-html-clean==0.4.6",  # lxml 6 moved lxml.html.clean, which trafilatura imports, here
     "crcmod==1.7",  # silences Beam's import-time warning; fast CRC for its file IO
