@@ -40,8 +40,9 @@ test: install es-up runners ## Install, start Elasticsearch, build the Beam runn
 test-unit: install ## Run the tests that need no server
 	$(BIN)/python -m pytest -q -m "not integration"
 
-lint: install ## ruff and mypy
+lint: install ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 clean: ## Remove the venv and local state (var/), keeping nothing
