@@ -78,6 +78,28 @@ class RunConfig:
     dedup: dict[str, Any]
 
 
+class _LoopbackGrpc:
+    """The ``grpc`` module as Beam's worker handlers see it, with servers bound to 127.0.0.1.
+
+    Beam 2.70 (pinned) opens the FnApiRunner's servers, and a log server per worker process,
+    with ``add_insecure_port('[::]:0')``, every interface, and gives the worker processes
+    ``localhost:<port>``; akhbar's servers listen on loopback only. Everything but ``server``
+    is the module itself.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def server(self, *args: Any, **kwargs: Any) -> Any:
+        server = self._module.server(*args, **kwargs)
+        add_port = server.add_insecure_port
+        server.add_insecure_port = lambda address: add_port(address.replace("[::]", "127.0.0.1", 1))
+        return server
+
+
 def local_runner(options: PipelineOptions) -> Any:
     """The runner for ``options``: Beam's in-process engine when none (or DirectRunner) is named.
 
@@ -89,8 +111,9 @@ def local_runner(options: PipelineOptions) -> Any:
 
     The default stays one in-process worker: worker processes
     (``--direct_num_workers=N --direct_running_mode=multi_processing``) cost 14 to 47% more CPU
-    per article and open Beam's gRPC servers on every interface, not 127.0.0.1 only
-    (docs/bench.md, "Runner and memory").
+    per article and 2.7 times the memory (docs/bench.md, "Runner and memory"). When they are
+    asked for, Beam's control, data, state and logging servers listen on 127.0.0.1 only
+    (``_LoopbackGrpc``), not on every interface as Beam opens them.
     """
     from apache_beam.options.pipeline_options import StandardOptions
 
@@ -98,9 +121,13 @@ def local_runner(options: PipelineOptions) -> Any:
     if name not in (None, "DirectRunner", "direct"):
         return None  # beam.Pipeline builds the named runner itself
     from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability import local_job_service
+    from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
+    for module in (worker_handlers, local_job_service):  # runner servers; each worker's log server
+        if not isinstance(module.grpc, _LoopbackGrpc):  # type: ignore[attr-defined]
+            module.grpc = _LoopbackGrpc(module.grpc)  # type: ignore[attr-defined]
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
     return fn_runner.FnApiRunner(provision_info=provision)
