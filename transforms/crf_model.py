@@ -46,6 +46,7 @@ class CrfModel:
         self.attributes = {name: i for i, name in enumerate(attributes, 1)}
         self.weights = weights
         self.transitions = transitions
+        self._incoming = np.ascontiguousarray(transitions.T)  # [label at t, label at t - 1], for Viterbi
 
     @classmethod
     def load(cls, path: Path) -> CrfModel:
@@ -104,12 +105,11 @@ class CrfModel:
         flat_candidates = candidates.reshape(-1)
         rows = np.arange(count * n_labels) * n_labels  # where each (s, label at t) row starts, flat
         chosen = np.empty(count * n_labels, dtype=np.intp)
-        incoming = np.ascontiguousarray(self.transitions.T)  # [label at t, label at t - 1]
         best[0] = state[0]
         before = best.reshape(longest, count, 1, n_labels)[:-1]
         steps = zip(before, back[1:], back.reshape(longest, -1)[1:], best[1:], state[1:], strict=True)
         for previous, links, flat_links, current, own in steps:  # views of positions t - 1 and t
-            np.add(previous, incoming, out=candidates)
+            np.add(previous, self._incoming, out=candidates)
             candidates.argmax(axis=2, out=links)  # the first of equal scores, as crfsuite keeps it
             np.add(rows, flat_links, out=chosen)
             flat_candidates.take(chosen, out=current)

@@ -4,10 +4,13 @@ Flow: ``tokenize(text)`` -> ``Token`` spans (``text[start:end] == token.text``; 
 the same tokens as columns, ``token_columns``) -> ``Lexicon.analyse(words)``: a cached
 ``WordEntry`` per distinct word (feature form, key, own features, the features it gives each
 neighbour offset, the gazetteer entries it may start) and one pass over the gazetteers ->
-``CrfFeatures.items`` -> one feature list per token, the input of the CRF in
-``transforms.entities``. ``Lexicon.sentence_features(words)`` is the same path with every feature
-kept; ``scripts/train_ner.py`` trains on it, so training and tagging cannot drift apart. A new
-feature goes into ``Lexicon._new_entry`` (per word) or ``CrfFeatures.items`` (per sentence).
+``CrfFeatures.items`` -> one feature list per token. ``Lexicon.sentence_features(words)`` is that
+path with every feature kept; ``scripts/train_ner.py`` trains on it. Tagging takes the same
+features as model ids for a whole document at once (``IdFeatures.document``, the input of
+``transforms.crf_model`` in ``transforms.entities``). A new feature goes into
+``Lexicon.word_features`` (per word), or into both ``CrfFeatures.items`` and
+``IdFeatures.document`` (per sentence); ``tests/transforms/test_crf_model.py`` checks that the two
+give the same attributes in the same order, so training and tagging cannot drift apart.
 Caches belong to the ``Lexicon``/``CrfFeatures`` instance and are bounded (``WORD_CACHE_SIZE``).
 
 Feature forms use ``feature_form`` (a fixed letter folding owned by this module, not
