@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 ES_PORT ?= 9200
 ES_URL ?= http://127.0.0.1:$(ES_PORT)
 export ES_PORT
+# cargo builds transforms._native (native/); rustup installs it under ~/.cargo/bin.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock $(wildcard native/src/*.rs)
 
 .DEFAULT_GOAL := help
 .PHONY: help install es-up es-down es-logs run test test-unit lint clean
@@ -13,12 +16,12 @@ export ES_PORT
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(BIN)/akhbar: setup.py pyproject.toml
+$(BIN)/akhbar: setup.py pyproject.toml $(NATIVE_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install: $(BIN)/akhbar ## Create .venv/ with akhbar installed editable (with test extras)
+install: $(BIN)/akhbar ## Create .venv/ with akhbar installed editable (with test extras; cargo builds native/)
 
 es-up: ## Start Elasticsearch on 127.0.0.1:$ES_PORT (fetched from Maven Central; idempotent)
 	scripts/es.sh up

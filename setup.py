@@ -1,6 +1,11 @@
-"""Packaging for akhbar; also the file Beam workers install from (``--setup_file ./setup.py``)."""
+"""Packaging for akhbar; also the file Beam workers install from (``--setup_file ./setup.py``).
+
+``transforms._native`` (the entity tagger's hot paths, ``native/``) is a Rust extension that
+setuptools-rust builds with cargo; its crates come from crates.io, pinned by ``native/Cargo.lock``.
+"""
 
 from setuptools import find_packages, setup
+from setuptools_rust import Binding, RustExtension
 
 # Pinned deliberately: apache-beam must match the Flink/Spark job-server jars and the Prism
 # runner built from Maven Central and the Go module proxy (see Makefile: runners).
@@ -21,7 +26,7 @@ INSTALL_REQUIRES = [
     "babel==2.18.0",
     "pycountry==26.2.16",
     "python-crfsuite==0.9.12",  # trains the entity CRF (make model); tagging reads the model with numpy
-    "numpy==2.2.6",  # transforms/crf_model.py; the version apache-beam 2.70 resolves to anyway
+    "numpy==2.2.6",  # transforms/dedup.py (MinHash); the version apache-beam 2.70 resolves to anyway
     "trafilatura==2.3.1",  # full-page fetch for summary-only feeds (akhbar stream)
     "lxml-html-clean==0.4.6",  # lxml 6 moved lxml.html.clean, which trafilatura imports, here
     "crcmod==1.7",  # silences Beam's import-time warning; fast CRC for its file IO
@@ -51,6 +56,12 @@ setup(
         "transforms": ["models/*"],
     },
     include_package_data=True,
+    rust_extensions=[
+        RustExtension(
+            "transforms._native", path="native/Cargo.toml", binding=Binding.PyO3, py_limited_api=True, debug=False
+        )
+    ],
+    zip_safe=False,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["akhbar=pipelines.cli:main"]},

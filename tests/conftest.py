@@ -14,6 +14,7 @@ from transforms.records import Article
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_SEED = REPO.parent / "shared" / "seeds" / "000_c66fc04c14814b94.txt"  # the article the project started from
+SHARED_CORPUS = SHARED_DATA / "arabic-news" / "articles.jsonl"  # 11,448 real articles
 SEED = REPO / "samples" / "seed.txt"
 SAMPLE_FEED = REPO / "samples" / "feed.xml"
 
@@ -40,7 +41,7 @@ def corpus() -> dict[str, dict]:
     """The shared corpus, by article id."""
     from eval.dedup import load_articles
 
-    return load_articles(SHARED_DATA / "arabic-news" / "articles.jsonl")
+    return load_articles(SHARED_CORPUS)
 
 
 def as_article(row: dict, published_at: str | None = None) -> Article:

@@ -1,11 +1,11 @@
 """Arabic named entities (PER, ORG, LOC, MISC) with canonical names, for facets and highlighting.
 
-Flow: ``EntityTagger.tag(text)`` tokenizes with character offsets, splits sentences, labels
-each token with the shipped CRF (``transforms/models/ner.crfsuite``, features in
-``transforms.entities_features``; ``transforms.crf_model`` scores all sentences of the text at
-once and gives crfsuite's exact labels), applies two rules (grow an entity to the multiword
-gazetteer name it is part of; propagate one-word names to their bare repeats in the article),
-turns BIO labels into spans and gives each span a canonical name:
+Flow: ``EntityTagger.tag(text)`` hands the text to ``transforms._native`` (Rust, ``native/``),
+which tokenizes with character offsets, splits sentences, labels each token with the shipped CRF
+(``transforms/models/ner.crfsuite``; the features of ``transforms.entities_features``, as model
+attribute ids, scored and decoded with crfsuite's exact arithmetic), applies two rules (grow an
+entity to the multiword gazetteer name it is part of; propagate one-word names to their bare
+repeats in the article) and returns the spans. Each span then gets a canonical name here:
 
 1. the first word loses proclitics (و ف ب ل ك, لل -> ال) unless they belong to the name; the
    reading kept is the one best attested as a name (gazetteers, ANERcorp entity words, other
@@ -17,41 +17,40 @@ turns BIO labels into spans and gives each span a canonical name:
 
 ``facets(annotations, text)`` groups canonical names per type and adds ``countries_mentioned``
 from nationality adjectives (الصيني -> الصين) and from locations that are countries.
-Everything here is plain Python without Beam; a DoFn builds one ``EntityTagger`` per worker
-(``apache_beam.utils.shared.Shared``) and calls ``tag`` and ``facets``.
+Training (``scripts/train_ner.py``) builds the same features as strings in Python
+(``Lexicon.sentence_features``); ``tests/transforms/test_native_ner.py`` holds the native labels
+to pycrfsuite's on those strings. Everything here is plain Python without Beam; a DoFn builds one
+``EntityTagger`` per worker (``apache_beam.utils.shared.Shared``) and calls ``tag`` and ``facets``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transforms.crf_model import CrfModel
+from transforms import _native
 from transforms.entities_features import (
     GAZETTEER_DIR,
-    AnalysedSentence,
-    IdFeatures,
+    MAX_SENTENCE_TOKENS,
+    TYPES,
+    WORD_CACHE_SIZE,
     Lexicon,
     feature_form,
     proclitic_splits,
     read_lines,
     read_table,
     remember,
-    sentence_bounds,
     strip_article,
-    token_columns,
-    token_starts,
-    token_words,
 )
 from transforms.normalize import fold
 
 MODEL_FILE = Path(__file__).resolve().parent / "models" / "ner.crfsuite"
 
 SHORT_FORM_TYPES = ("PER", "ORG")
-PROPAGATED_TYPES = ("PER", "ORG", "LOC")
+# Bare repeats of a name are not propagated for words seen more often in the unlabelled news.
 PROPAGATE_MAX_COUNT = 2000
 FACET_BY_TYPE = {"PER": "persons", "ORG": "organizations", "LOC": "locations", "MISC": "misc"}
 
@@ -88,66 +87,16 @@ def bio_spans(labels: Sequence[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def extend_to_gazetteer(sentence: AnalysedSentence, labels: list[str]) -> list[str]:
-    """Grow a predicted entity to the multiword gazetteer name it is part of.
-
-    The CRF often stops early on long names (منظمة شنغهاي | للتعاون). When a gazetteer name of
-    two or more words covers predicted entities of its own type and only ``O`` words
-    otherwise, the whole name becomes one entity of that type.
-    """
-    labels = list(labels)
-    for first, last, type_ in sentence.gazetteer_spans():
-        if last - first < 2:
-            continue
-        inside = [label for label in labels[first:last] if label != "O"]
-        starts_inside = labels[first] == "O" or labels[first].startswith("B-")
-        ends_inside = last == len(labels) or not labels[last].startswith("I-")
-        if inside and starts_inside and ends_inside and all(label[2:] == type_ for label in inside):
-            labels[first:last] = ["B-" + type_] + ["I-" + type_] * (last - first - 1)
-    return labels
-
-
-def propagate_in_document(lexicon: Lexicon, sentences: Sequence[AnalysedSentence], labels: list[list[str]]) -> None:
-    """Tag later/earlier bare mentions of a one-word name the CRF found elsewhere in the article.
-
-    The CRF sees one sentence at a time and misses repeats of a name in weaker contexts. A word
-    left ``O``, standing alone between ``O`` words, whose key (clitics and article off) is a
-    one-word PER/ORG/LOC entity or the last word of a person's name elsewhere in the document
-    takes that entity's majority type (يوسف القرضاوي ... القرضاوي).
-    Very frequent words (more than ``PROPAGATE_MAX_COUNT`` in the unlabelled news) are skipped.
-    """
-    votes: dict[str, Counter[str]] = {}
-    for sentence, sentence_labels in zip(sentences, labels, strict=True):
-        for first, last, type_ in bio_spans(sentence_labels):
-            if last - first == 1 and type_ in PROPAGATED_TYPES:
-                votes.setdefault(sentence.entries[first].key, Counter())[type_] += 1
-            elif type_ == "PER":
-                votes.setdefault(sentence.entries[last - 1].key, Counter())[type_] += 1
-    if not votes:
-        return
-    counts = lexicon.word_classes.counts
-    for sentence, sentence_labels in zip(sentences, labels, strict=True):
-        voted = [(i, entry.key) for i, entry in enumerate(sentence.entries) if entry.key in votes]
-        for i, key in voted:
-            if sentence_labels[i] != "O" or len(key) < 3:
-                continue
-            if counts.get(key, 0) > PROPAGATE_MAX_COUNT:
-                continue
-            before_free = i == 0 or sentence_labels[i - 1] == "O"
-            after_free = i + 1 == len(sentence_labels) or not sentence_labels[i + 1].startswith("I-")
-            if before_free and after_free:
-                sentence_labels[i] = "B-" + votes[key].most_common(1)[0][0]
-
-
 class Canonicalizer:
     """Canonical display names: clitics off, variants merged, short forms resolved per article."""
 
-    def __init__(self, lexicon: Lexicon, directory: Path = GAZETTEER_DIR) -> None:
+    def __init__(self, lexicon: Lexicon, form: Callable[[str], str], directory: Path = GAZETTEER_DIR) -> None:
         self.lexicon = lexicon
+        self.form = form  # ``feature_form``, cached
         self.variants = {fold(variant): canonical for variant, canonical in read_table(directory / "variants.tsv")}
         self.name_counts: Counter[str] = Counter()
-        for form, count in read_table(directory / "entity_words.tsv"):
-            self.name_counts[form] += int(count)
+        for name, count in read_table(directory / "entity_words.tsv"):
+            self.name_counts[name] += int(count)
         for gazetteer in lexicon.gazetteers.values():
             for entry in gazetteer.entries:
                 self.name_counts[entry[0]] += 3
@@ -164,7 +113,7 @@ class Canonicalizer:
 
     def strip_first_word(self, word: str, local_counts: Counter[str]) -> tuple[int, str]:
         """(characters of ``word`` to drop from the span, canonical first word)."""
-        form = self.lexicon.form(word)
+        form = self.form(word)
 
         def score(candidate: str) -> int:
             return self.name_counts[candidate] + 5 * local_counts[candidate]
@@ -198,7 +147,7 @@ class Canonicalizer:
         local_counts: Counter[str] = Counter()
         for ann in annotations:
             for word in ann["text"].split():
-                local_counts[self.lexicon.form(word)] += 1
+                local_counts[self.form(word)] += 1
         for ann in annotations:
             words = ann["text"].split(" ")
             cut, first = self.strip_first_word(words[0], local_counts)
@@ -248,59 +197,50 @@ def _display_offset(word: str, letters: int) -> int:
 class EntityTagger:
     """CRF entity tagger plus canonicalizer; build once per process with ``EntityTagger.load``."""
 
-    def __init__(self, model_path: Path, lexicon: Lexicon, model: CrfModel) -> None:
+    def __init__(self, model_path: Path, lexicon: Lexicon) -> None:
         self.model_path = model_path
         self.lexicon = lexicon
-        self.model = model
-        self.features = IdFeatures(lexicon, model.attributes, model.weights)
-        self.canonicalizer = Canonicalizer(lexicon)
+        classes = lexicon.word_classes
+        gazetteers = [lexicon.gazetteers[type_] for type_ in TYPES]
+        self.core = _native.EntityCore(
+            model_path.read_bytes(),
+            classes.counts,
+            classes.classes,
+            [[list(name) for name in gazetteer.entries] for gazetteer in gazetteers],
+            [gazetteer.tokens for gazetteer in gazetteers],
+            lexicon.triggers,
+            lexicon.nationalities,
+            PROPAGATE_MAX_COUNT,
+            MAX_SENTENCE_TOKENS,
+            WORD_CACHE_SIZE,
+        )
+        self.canonicalizer = Canonicalizer(lexicon, self.core.form)
 
     @classmethod
     def load(cls, path: Path | None = None) -> EntityTagger:
         """Read the CRF model (default: the one shipped in ``transforms/models/``)."""
-        model_path = Path(path) if path is not None else MODEL_FILE
-        return cls(model_path, Lexicon(), CrfModel.load(model_path))
+        return cls(Path(path) if path is not None else MODEL_FILE, Lexicon())
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
         # A pickled tagger rereads its model file rather than carrying the weights and caches.
         return (EntityTagger.load, (self.model_path,))
 
     def label_words(self, words: Sequence[str], rules: bool = True) -> list[str]:
-        """BIO labels (``B-PER`` ...) for one sentence of words; ``rules=False`` gives the bare CRF."""
-        sentence = self.lexicon.analyse(words)
-        labels = self._label([sentence])[0]
-        return extend_to_gazetteer(sentence, labels) if rules else labels
+        """BIO labels (``B-PER`` ...) for one sentence of words; ``rules=False`` gives the bare CRF,
+        ``rules`` grows entities to the gazetteer names they are part of."""
+        return self.core.label_sentences([list(words)], rules, False)[0]
 
     def label_document(self, sentences: Sequence[Sequence[str]], rules: bool = True) -> list[list[str]]:
-        """BIO labels for every sentence of one document; with ``rules``, repeats are propagated."""
-        analysed = [self.lexicon.analyse(words) for words in sentences]
-        labels = self._label(analysed)
-        if rules:
-            labels = [extend_to_gazetteer(sentence, found) for sentence, found in zip(analysed, labels, strict=True)]
-            propagate_in_document(self.lexicon, analysed, labels)
-        return labels
-
-    def _label(self, sentences: Sequence[AnalysedSentence]) -> list[list[str]]:
-        """The CRF's labels of every sentence, scored together (empty sentences get none)."""
-        tagged = [sentence for sentence in sentences if sentence.words]
-        if not tagged:
-            return [[] for _ in sentences]
-        first, ids = self.features.document(tagged)
-        found = iter(self.model.tag(first, ids, [len(sentence.words) for sentence in tagged]))
-        return [next(found) if sentence.words else [] for sentence in sentences]
+        """BIO labels for every sentence of one document; with ``rules``, entities also grow to
+        gazetteer names and repeats are propagated."""
+        return self.core.label_sentences([list(words) for words in sentences], rules, rules)
 
     def tag(self, text: str) -> list[Annotation]:
         """Entity annotations on ``text``: ``text[start:end] == ann["text"]``, with a canonical name."""
-        annotations: list[Annotation] = []
-        words, starts, ends = token_columns(text)
-        bounds = sentence_bounds(text, words, starts, ends)
-        labels = self.label_document([words[first:last] for first, last in bounds])
-        for (offset, _), sentence_labels in zip(bounds, labels, strict=True):
-            for first, last, type_ in bio_spans(sentence_labels):
-                start, end = starts[offset + first], ends[offset + last - 1]
-                annotations.append(
-                    {"text": text[start:end], "start": start, "end": end, "type": type_, "canonical": ""}
-                )
+        annotations: list[Annotation] = [
+            {"text": text[start:end], "start": start, "end": end, "type": type_, "canonical": ""}
+            for start, end, type_ in self.core.spans(text)
+        ]
         self.canonicalizer.canonicalize(text, annotations)
         return annotations
 
@@ -325,7 +265,8 @@ def facets(
     nationality adjectives outside person names (الرئيس الصيني -> الصين).
     """
     result: dict[str, list[str]] = {facet: [] for facet in (*FACET_BY_TYPE.values(), "countries_mentioned")}
-    canonicalizer = (tagger or default_tagger()).canonicalizer
+    tagger = tagger or default_tagger()
+    canonicalizer = tagger.canonicalizer
     mentions: list[tuple[int, str]] = []
     for ann in annotations:
         names = result[FACET_BY_TYPE[ann["type"]]]
@@ -335,12 +276,9 @@ def facets(
             mentions.append((ann["start"], ann["canonical"]))
     if text is not None:
         person_spans = [(ann["start"], ann["end"]) for ann in annotations if ann["type"] == "PER"]
-        found = canonicalizer.lexicon.countries_of(token_words(text))
-        if found:
-            starts = token_starts(text)
-            for i, country in found:
-                if not any(start <= starts[i] < end for start, end in person_spans):
-                    mentions.append((starts[i], country))
+        for at, country in tagger.core.nationality_mentions(text):
+            if not any(start <= at < end for start, end in person_spans):
+                mentions.append((at, country))
     for _, country in sorted(mentions):
         if country not in result["countries_mentioned"]:
             result["countries_mentioned"].append(country)

@@ -1,17 +1,15 @@
 """Tokens with character offsets and CRF features for the Arabic entity tagger.
 
-Flow: ``tokenize(text)`` -> ``Token`` spans (``text[start:end] == token.text``; the tagger uses
-the same tokens as columns, ``token_columns``) -> ``Lexicon.analyse(words)``: a cached
-``WordEntry`` per distinct word (feature form, key, own features, the features it gives each
-neighbour offset, the gazetteer entries it may start) and one pass over the gazetteers ->
-``CrfFeatures.items`` -> one feature list per token. ``Lexicon.sentence_features(words)`` is that
-path with every feature kept; ``scripts/train_ner.py`` trains on it. Tagging takes the same
-features as model ids for a whole document at once (``IdFeatures.document``, the input of
-``transforms.crf_model`` in ``transforms.entities``). A new feature goes into
-``Lexicon.word_features`` (per word), or into both ``CrfFeatures.items`` and
-``IdFeatures.document`` (per sentence); ``tests/transforms/test_crf_model.py`` checks that the two
-give the same attributes in the same order, so training and tagging cannot drift apart.
-Caches belong to the ``Lexicon``/``CrfFeatures`` instance and are bounded (``WORD_CACHE_SIZE``).
+Flow: ``tokenize(text)`` -> ``Token`` spans (``text[start:end] == token.text``) ->
+``Lexicon.analyse(words)``: a cached ``WordEntry`` per distinct word (feature form, key, the
+gazetteer entries it may start) and one pass over the gazetteers -> ``CrfFeatures.items`` -> one
+feature list per token (``Lexicon.sentence_features``); ``scripts/train_ner.py`` trains on them.
+Tagging runs the same features in ``transforms._native`` (Rust, ``native/src/ner.rs``), as model
+attribute ids: a new feature goes into ``Lexicon.word_features`` (per word) or
+``CrfFeatures.items`` (per sentence) and into ``native/src/ner.rs`` (``Tagger::analyse_word``,
+``Tagger::crf_labels``); ``tests/transforms/test_native_ner.py`` checks that the native labels
+are pycrfsuite's on these features, so training and tagging cannot drift apart. Caches belong to
+the ``Lexicon``/``CrfFeatures`` instance and are bounded (``WORD_CACHE_SIZE``).
 
 Feature forms use ``feature_form`` (a fixed letter folding owned by this module, not
 ``transforms.normalize.fold``): a trained model is tied to the exact folding it was trained with.
@@ -22,13 +20,10 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
-from typing import TypeVar, cast
-
-import numpy as np
+from typing import TypeVar
 
 GAZETTEER_DIR = Path(__file__).resolve().parents[1] / "config" / "gazetteers"
 WORD_CLASSES_FILE = Path(__file__).resolve().parent / "models" / "ner_words.tsv"
@@ -96,22 +91,6 @@ class Token:
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens, punctuation separate, keeping character offsets."""
     return [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
-
-
-def token_columns(text: str) -> tuple[list[str], list[int], list[int]]:
-    """The tokens of ``tokenize`` as (words, starts, ends): the tagger's path, no object per token."""
-    matches = list(_TOKEN_RE.finditer(text))
-    return [m.group() for m in matches], [m.start() for m in matches], [m.end() for m in matches]
-
-
-def token_words(text: str) -> list[str]:
-    """The texts of ``tokenize``'s tokens."""
-    return _TOKEN_RE.findall(text)
-
-
-def token_starts(text: str) -> list[int]:
-    """The start offsets of ``tokenize``'s tokens."""
-    return [m.start() for m in _TOKEN_RE.finditer(text)]
 
 
 def feature_form(word: str) -> str:
@@ -312,21 +291,6 @@ class AnalysedSentence:
                 next_free = i + length
         return tags
 
-    def gazetteer_spans(self) -> list[tuple[int, int, str]]:
-        """Non-overlapping longest matches of any type, as ``longest_matches`` gives them."""
-        spans = []
-        next_free = 0
-        for i, lengths in self.matches.items():
-            if i < next_free:
-                continue
-            best_len, best_type = 0, ""
-            for type_, length in zip(TYPES, lengths, strict=True):
-                if length > best_len:
-                    best_len, best_type = length, type_
-            spans.append((i, i + best_len, best_type))
-            next_free = i + best_len
-        return spans
-
 
 class Lexicon:
     """Gazetteers, trigger words and nationality stems: everything the features look up."""
@@ -350,7 +314,6 @@ class Lexicon:
             self._first_words[word] = tuple(gazetteer.max_len.get(word, 0) for gazetteer in self.gazetteers.values())
         self.features = CrfFeatures(self)
         self._entries: dict[str, WordEntry] = {}
-        self._nationality_of: dict[str, str] = {}  # word -> country, "" if none
 
     def nationality_stem(self, form: str) -> str | None:
         """The nationality adjective stem in a feature-form word (الروسية -> روسي), if any."""
@@ -361,23 +324,6 @@ class Lexicon:
                 if candidate in self.nationalities:
                     return candidate
         return None
-
-    def countries_of(self, words: Iterable[str]) -> list[tuple[int, str]]:
-        """(index, country) of the words that are nationality adjectives."""
-        return [(i, country) for i, word in enumerate(words) if (country := self.country_of(word))]
-
-    def country_of(self, word: str) -> str | None:
-        """The country a token names as a nationality adjective (الصيني -> الصين), if any; cached."""
-        country = self._nationality_of.get(word)
-        if country is None:
-            stem = self.nationality_stem(feature_form(word))
-            country = remember(self._nationality_of, word, self.nationalities[stem] if stem else "")
-        return country or None
-
-    def form(self, word: str) -> str:
-        """``feature_form(word)``, from the word's entry when it has one."""
-        entry = self._entries.get(word)
-        return entry.form if entry is not None else feature_form(word)
 
     def entry(self, word: str) -> WordEntry:
         """The cached ``WordEntry`` of ``word``."""
@@ -465,7 +411,7 @@ class Lexicon:
 
     def sentence_features(self, words: Sequence[str]) -> list[list[str]]:
         """CRF features for every word of one sentence (all of them: what training sees)."""
-        return [cast("list[str]", list(item)) for item in self.features.items(self.analyse(words))]
+        return [list(item) for item in self.features.items(self.analyse(words))]
 
 
 def _match_length(
@@ -492,65 +438,40 @@ def remember(cache: dict[str, _V], word: str, value: _V) -> _V:
     return value
 
 
-# A CRF attribute: its name (training), or its id in the model (``transforms.crf_model``).
-Attribute = str | int
 BIGRAMS = ("w[-1:0]=", "w[0:1]=")
 
 
 class CrfFeatures:
-    """CRF items (one attribute list per token) of analysed sentences.
+    """CRF items (one feature list per token) of analysed sentences.
 
     Item of token i: ``bias``, the word's own features, its gazetteer tags, then per offset in
     ``OFFSETS`` the neighbour's features (``w[-2]=<pad>`` outside the sentence) with, for -1 and +1,
     the neighbour's gazetteer tags, then the word bigrams ``w[-1:0]`` and ``w[0:1]``. Training
-    depends on this order (attribute ids follow first appearance), tagging does not.
-
-    ``known=None`` keeps every feature as a string (training). With ``known``, the attributes of a
-    trained model with their ids (all > 0), only those are kept, as ids: the CRF gives attributes
-    it does not know no weight, so the labels are the same and it is spared looking up the rest.
+    depends on this order (attribute ids follow first appearance), and so does the score the
+    native tagger adds up (crfsuite adds the weights in item order).
     """
 
-    def __init__(self, lexicon: Lexicon, known: Mapping[str, int] | None = None) -> None:
+    def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
-        self.known = known
-        self._parts: dict[str, tuple[tuple[Attribute, ...], ...]] = {}
-        self._encoded = dict(known or {})
-        self._pads = [self.render((f"w[{offset}]=<pad>",)) for offset in OFFSETS]
-        self._gazetteer_parts: dict[tuple[str, ...], tuple[tuple[Attribute, ...], ...]] = {}
-        # left word -> right word -> the model's (w[-1:0], w[0:1]) attributes of that pair. A pair
-        # string "a|b" is indexed at each of its "|" (a word may be "|"): every reading (x, y) is a
-        # word pair whose attribute is exactly that string.
-        self._bigrams: dict[str, dict[str, list[int | None]]] = {}
-        for attribute in known or ():
-            for side, name in enumerate(BIGRAMS):
-                if attribute.startswith(name):
-                    pair = attribute[len(name) :]
-                    for k in (k for k, char in enumerate(pair) if char == "|"):
-                        found = self._bigrams.setdefault(pair[:k], {}).setdefault(pair[k + 1 :], [None, None])
-                        found[side] = self._encoded[attribute]
+        self._parts: dict[str, tuple[tuple[str, ...], ...]] = {}
+        self._pads = [(f"w[{offset}]=<pad>",) for offset in OFFSETS]
+        self._gazetteer_parts: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
 
-    def render(self, features: Iterable[str]) -> tuple[Attribute, ...]:
-        """``features`` as this view passes them to crfsuite."""
-        if self.known is None:
-            return tuple(features)
-        return tuple(filter(None, map(self._encoded.get, features)))  # unknown -> None, dropped
-
-    def _word_parts(self, word: str, entry: WordEntry) -> tuple[tuple[Attribute, ...], ...]:
+    def _word_parts(self, word: str, entry: WordEntry) -> tuple[tuple[str, ...], ...]:
         """(``bias`` + own features, then the features given to each offset of ``OFFSETS``)."""
         own, as_neighbour = self.lexicon.word_features(word, entry)
-        parts = (self.render(("bias", *own)), *(self.render(n) for n in as_neighbour))
-        return remember(self._parts, word, parts)
+        return remember(self._parts, word, (("bias", *own), *as_neighbour))
 
-    def _gazetteer_features(self, tags: list[str]) -> tuple[tuple[Attribute, ...], ...]:
+    def _gazetteer_features(self, tags: list[str]) -> tuple[tuple[str, ...], ...]:
         """(tags of the word itself, seen from the token after it, seen from the token before it)."""
         key = tuple(tags)
         parts = self._gazetteer_parts.get(key)
         if parts is None:
-            parts = (self.render(tags), self.render(f"{g}@-1" for g in tags), self.render(f"{g}@1" for g in tags))
+            parts = (key, tuple(f"{g}@-1" for g in tags), tuple(f"{g}@1" for g in tags))
             self._gazetteer_parts[key] = parts
         return parts
 
-    def items(self, sentence: AnalysedSentence) -> list[tuple[Attribute, ...]]:
+    def items(self, sentence: AnalysedSentence) -> list[tuple[str, ...]]:
         """The CRF items of one sentence (tuples: concatenating them is the cheapest way to build them)."""
         cached = self._parts
         parts = [
@@ -564,176 +485,25 @@ class CrfFeatures:
         before1 = [self._pads[1]] + [p[2] for p in parts]
         after1 = [p[3] for p in parts[1:]] + [self._pads[2]]
         after2 = [p[4] for p in parts[2:]] + [self._pads[3]] * 2
-        gazetteer_tags = sentence.gazetteer_tags()
-        items: list[tuple[Attribute, ...]]
-        if gazetteer_tags:
-            empty: tuple[Attribute, ...] = ()
-            # The gazetteer tags of every token, of the token before it and of the token after it.
-            own, before1_tags, after1_tags = [empty] * n, [empty] * (n + 1), [empty] * (n + 1)
-            for i, tags in gazetteer_tags.items():
-                own[i], before1_tags[i + 1], as_after = self._gazetteer_features(tags)
-                if i:
-                    after1_tags[i - 1] = as_after
-            items = [
-                h + g + b2 + b1 + gb1 + a1 + ga1 + a2
-                for h, g, b2, b1, gb1, a1, ga1, a2 in zip(
-                    heads, own, before2, before1, before1_tags, after1, after1_tags, after2, strict=False
-                )
-            ]
-        else:
-            items = [
-                h + b2 + b1 + a1 + a2
-                for h, b2, b1, a1, a2 in zip(heads, before2, before1, after1, after2, strict=False)
-            ]
-        self._add_bigrams(items, sentence.forms)
-        return items
-
-    def _add_bigrams(self, items: list[tuple[Attribute, ...]], forms: list[str]) -> None:
-        if self.known is None:
-            for i in range(1, len(forms)):
-                pair = f"{forms[i - 1]}|{forms[i]}"
-                items[i] += (BIGRAMS[0] + pair,)
-                items[i - 1] += (BIGRAMS[1] + pair,)
-            return
-        bigrams = self._bigrams
-        for i in [i for i, form in enumerate(forms[:-1], 1) if form in bigrams]:
-            found = bigrams[forms[i - 1]].get(forms[i])
-            if found:
-                left, right = found
-                if left:
-                    items[i] += (left,)
-                if right:
-                    items[i - 1] += (right,)
-
-
-class IdFeatures(CrfFeatures):
-    """The items of a whole document as ``transforms.crf_model.CrfModel.scores`` takes them.
-
-    Per token, the part of its item that depends on the word alone (``bias`` and its own
-    features, the first attributes of the item) is already summed into one score row per label,
-    added in item order like every other attribute, so the row is the exact partial sum crfsuite
-    reaches; the rest of the item is a row of attribute ids, 0 where a block is shorter than the
-    widest (its weights are zero). Rows are kept per distinct word in numpy tables, so a sentence
-    costs one lookup per token and a few numpy gathers instead of building tuples.
-    """
-
-    first_rows = 1024  # the word tables double when full
-
-    def __init__(self, lexicon: Lexicon, known: Mapping[str, int], weights: np.ndarray) -> None:
-        super().__init__(lexicon, known)
-        self._weights = weights
-        self._forget()
-
-    def _forget(self) -> None:
-        self._rows: dict[str, int] = {}  # word -> its row in the tables; row 0 is outside the sentence
-        self._own = np.zeros((self.first_rows, self._weights.shape[1]))
-        self._given: list[np.ndarray] = []  # per ``OFFSETS``: attribute ids a word gives that neighbour
-        for pad in self._pads:
-            table = np.zeros((len(self._own), max(len(pad), 1)), dtype=np.int32)
-            table[0, : len(pad)] = pad
-            self._given.append(table)
-
-    def _add_words(self, entries: dict[str, WordEntry]) -> None:
-        """Table rows for new words, all at once (a few numpy calls per document, not per word)."""
-        heads: list[tuple[Attribute, ...]] = []
-        given: list[list[tuple[Attribute, ...]]] = [[] for _ in OFFSETS]
-        for word, entry in entries.items():
-            own, as_neighbour = self.lexicon.word_features(word, entry)
-            heads.append(self.render(("bias", *own)))
-            for k, features in enumerate(as_neighbour):
-                given[k].append(self.render(features))
-        first = len(self._rows) + 1
-        last = first + len(entries)
-        while last > len(self._own):
-            self._own = np.concatenate([self._own, np.zeros_like(self._own)])
-            self._given = [np.concatenate([table, np.zeros_like(table)]) for table in self._given]
-        # Padding ids (0) come last: the partial sum of every head adds its weights in item order.
-        self._own[first:last] = np.add.reduce(self._weights.take(_padded(heads).T, axis=0), axis=0)
-        for k, rows in enumerate(given):
-            ids = _padded(rows)
-            if ids.shape[1] > self._given[k].shape[1]:
-                table = self._given[k]
-                self._given[k] = np.pad(table, ((0, 0), (0, ids.shape[1] - table.shape[1])))
-            self._given[k][first:last, : ids.shape[1]] = ids
-        self._rows.update(zip(entries, range(first, last), strict=True))
-
-    def document(self, sentences: Sequence[AnalysedSentence]) -> tuple[np.ndarray, np.ndarray]:
-        """(tokens, labels) partial scores of the words' own features and (tokens, n) further ids.
-
-        ``sentences`` are consecutive and not empty; the rows of all their tokens follow each other.
-        """
-        if len(self._rows) >= WORD_CACHE_SIZE:
-            self._forget()
-        words = [word for sentence in sentences for word in sentence.words]
-        found = list(map(self._rows.get, words))
-        if None in found:
-            entries = chain.from_iterable(sentence.entries for sentence in sentences)
-            self._add_words(
-                {word: entry for word, entry, row in zip(words, entries, found, strict=True) if row is None}
+        empty: tuple[str, ...] = ()
+        # The gazetteer tags of every token, of the token before it and of the token after it.
+        own, before1_tags, after1_tags = [empty] * n, [empty] * (n + 1), [empty] * (n + 1)
+        for i, tags in sentence.gazetteer_tags().items():
+            own[i], before1_tags[i + 1], as_after = self._gazetteer_features(tags)
+            if i:
+                after1_tags[i - 1] = as_after
+        items = [
+            h + g + b2 + b1 + gb1 + a1 + ga1 + a2
+            for h, g, b2, b1, gb1, a1, ga1, a2 in zip(
+                heads, own, before2, before1, before1_tags, after1, after1_tags, after2, strict=False
             )
-            found = list(map(self._rows.get, words))
-        rows = np.array(found, dtype=np.intp)
-        lengths = [len(sentence.words) for sentence in sentences]
-        count = len(rows)
-        ends = np.repeat(np.cumsum(lengths), lengths)
-        starts = ends - np.repeat(lengths, lengths)
-        position = np.arange(count)
-        blocks = []
-        for k, offset in enumerate(OFFSETS):
-            other = position + offset
-            neighbour = np.where((other >= starts) & (other < ends), rows[np.clip(other, 0, count - 1)], 0)
-            blocks.append(self._given[k].take(neighbour, axis=0))
-        own_tags, before_tags, after_tags = self._gazetteer_blocks(sentences, count)
-        bigrams = self._bigram_block(sentences, count)
-        # The order of ``CrfFeatures.items``: gazetteer tags, -2, -1 and its tags, +1 and its tags, +2, bigrams.
-        ids = np.hstack([own_tags, blocks[0], blocks[1], before_tags, blocks[2], after_tags, blocks[3], bigrams])
-        return self._own.take(rows, axis=0), ids
-
-    def _gazetteer_blocks(self, sentences: Sequence[AnalysedSentence], count: int) -> list[np.ndarray]:
-        """Ids of each token's gazetteer tags, of the token before it (``@-1``) and after it (``@1``)."""
-        found: list[list[tuple[int, tuple[Attribute, ...]]]] = [[], [], []]
-        offset = 0
-        for sentence in sentences:
-            for i, tags in sentence.gazetteer_tags().items():
-                own, seen_after, seen_before = self._gazetteer_features(tags)
-                found[0].append((offset + i, own))
-                if i + 1 < len(sentence.words):
-                    found[1].append((offset + i + 1, seen_after))
-                if i:
-                    found[2].append((offset + i - 1, seen_before))
-            offset += len(sentence.words)
-        blocks = []
-        for entries in found:
-            block = np.zeros((count, max((len(ids) for _, ids in entries), default=0)), dtype=np.int32)
-            for token, ids in entries:
-                block[token, : len(ids)] = ids
-            blocks.append(block)
-        return blocks
-
-    def _bigram_block(self, sentences: Sequence[AnalysedSentence], count: int) -> np.ndarray:
-        """Per token, the ids of its ``w[-1:0]`` and ``w[0:1]`` bigrams (0 if the model has none)."""
-        block = np.zeros((count, 2), dtype=np.int32)
-        bigrams = self._bigrams
-        offset = 0
-        for sentence in sentences:
-            forms = sentence.forms
-            for i in [i for i, form in enumerate(forms[:-1], 1) if form in bigrams]:
-                found = bigrams[forms[i - 1]].get(forms[i])
-                if found:
-                    block[offset + i, 0] = found[0] or 0
-                    block[offset + i - 1, 1] = found[1] or 0
-            offset += len(forms)
-        return block
-
-
-def _padded(rows: Sequence[tuple[Attribute, ...]]) -> np.ndarray:
-    """Integer rows as one (rows, longest) matrix, 0 after the end of each."""
-    sizes = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
-    matrix = np.zeros((len(rows), int(sizes.max(initial=0))), dtype=np.int32)
-    matrix[np.arange(matrix.shape[1]) < sizes[:, None]] = np.fromiter(
-        chain.from_iterable(rows), dtype=np.int32, count=int(sizes.sum())
-    )
-    return matrix
+        ]
+        forms = sentence.forms
+        for i in range(1, n):
+            pair = f"{forms[i - 1]}|{forms[i]}"
+            items[i] += (BIGRAMS[0] + pair,)
+            items[i - 1] += (BIGRAMS[1] + pair,)
+        return items
 
 
 def _shape(word: str) -> str:

@@ -1,0 +1,188 @@
+//! ``transforms._native``: the hot paths of akhbar's entity tagger in Rust.
+//!
+//! ``EntityCore`` holds the CRF model and the lexicon (built by ``transforms.entities`` from the
+//! same files the Python features use) and tags whole texts with the GIL released. The module
+//! functions expose the text primitives for tests.
+
+use std::collections::HashSet;
+
+use ahash::RandomState;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+mod crf;
+mod ner;
+#[rustfmt::skip]
+mod pychars;
+mod text;
+
+/// Byte offset of every character of ``text``, and the text's length at the end.
+fn byte_offsets(text: &str) -> Vec<usize> {
+    text.char_indices().map(|(at, _)| at).chain([text.len()]).collect()
+}
+
+#[pyclass(frozen, module = "transforms._native")]
+struct EntityCore {
+    tagger: ner::Tagger,
+}
+
+impl EntityCore {
+    /// The words of every token of ``text`` and the tokens' character spans.
+    fn tokens<'a>(&self, text: &'a str) -> (Vec<(usize, usize)>, Vec<&'a str>, Vec<char>) {
+        let chars: Vec<char> = text.chars().collect();
+        let tokens = text::tokenize(&chars);
+        let at = byte_offsets(text);
+        let words = tokens.iter().map(|&(start, end)| &text[at[start]..at[end]]).collect();
+        (tokens, words, chars)
+    }
+}
+
+#[pymethods]
+impl EntityCore {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: &[u8],
+        counts: std::collections::HashMap<String, i64>,
+        classes: std::collections::HashMap<String, Vec<String>>,
+        names: [Vec<Vec<String>>; 3],
+        tokens: [HashSet<String>; 3],
+        triggers: std::collections::HashMap<String, String>,
+        nationalities: std::collections::HashMap<String, String>,
+        propagate_max_count: i64,
+        max_sentence_tokens: usize,
+        cache_size: usize,
+    ) -> PyResult<Self> {
+        let model = crf::Model::from_bytes(model).map_err(PyValueError::new_err)?;
+        let lexicon = ner::Lexicon::new(
+            counts.into_iter().collect(),
+            classes.into_iter().collect(),
+            names,
+            tokens.map(|set| set.into_iter().collect::<HashSet<String, RandomState>>()),
+            triggers.into_iter().collect(),
+            nationalities.into_iter().collect(),
+        );
+        let tagger = ner::Tagger::new(model, lexicon, propagate_max_count, max_sentence_tokens, cache_size);
+        Ok(EntityCore { tagger })
+    }
+
+    /// The model's labels, by id.
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.tagger.model.labels.clone()
+    }
+
+    /// Entity spans of ``text`` as ``(start, end, type)`` character offsets: tokens, sentences,
+    /// CRF labels, both rules.
+    fn spans(&self, py: Python<'_>, text: &str) -> Vec<(usize, usize, String)> {
+        py.detach(|| {
+            let (tokens, words, chars) = self.tokens(text);
+            let bounds = text::sentence_bounds(&chars, &tokens, self.tagger.max_sentence_tokens);
+            let mut entries = self.tagger.words(words.iter().copied()).into_iter();
+            let sentences = bounds
+                .iter()
+                .map(|&(first, last)| entries.by_ref().take(last - first).collect())
+                .collect();
+            let labels = self.tagger.label(sentences, true, true);
+            let mut spans = Vec::new();
+            for (&(offset, _), sentence_labels) in bounds.iter().zip(&labels) {
+                for (first, last, t) in ner::bio_spans(sentence_labels) {
+                    spans.push((
+                        tokens[offset + first].0,
+                        tokens[offset + last - 1].1,
+                        self.tagger.types[t].clone(),
+                    ));
+                }
+            }
+            spans
+        })
+    }
+
+    /// BIO labels of the sentences of one document (given as words); ``extend`` grows entities to
+    /// gazetteer names, ``propagate`` tags bare repeats of names found elsewhere.
+    fn label_sentences(
+        &self,
+        py: Python<'_>,
+        sentences: Vec<Vec<String>>,
+        extend: bool,
+        propagate: bool,
+    ) -> Vec<Vec<String>> {
+        py.detach(|| {
+            let words = sentences
+                .iter()
+                .map(|words| self.tagger.words(words.iter().map(String::as_str)))
+                .collect();
+            let labels = self.tagger.label(words, extend, propagate);
+            labels
+                .into_iter()
+                .map(|s| s.into_iter().map(|l| self.tagger.label_name(l)).collect())
+                .collect()
+        })
+    }
+
+    /// ``(start, country)`` of the tokens of ``text`` that are nationality adjectives (الصيني -> الصين).
+    fn nationality_mentions(&self, py: Python<'_>, text: &str) -> Vec<(usize, String)> {
+        py.detach(|| {
+            let (tokens, words, _) = self.tokens(text);
+            let entries = self.tagger.words(words.iter().copied());
+            tokens
+                .iter()
+                .zip(entries)
+                .filter_map(|(&(start, _), word)| Some((start, word.country.clone()?)))
+                .collect()
+        })
+    }
+
+    /// ``feature_form`` of a word, from the word cache.
+    fn form(&self, word: &str) -> String {
+        self.tagger.words([word].into_iter()).remove(0).form.clone()
+    }
+}
+
+/// ``(start, end)`` character offsets of the tokens of ``text`` (``_TOKEN_RE``).
+#[pyfunction]
+fn tokenize(text: &str) -> Vec<(usize, usize)> {
+    text::tokenize(&text.chars().collect::<Vec<char>>())
+}
+
+/// ``sentence_bounds``: (first, last exclusive) token indices of the sentences of ``text``.
+#[pyfunction]
+fn sentence_bounds(text: &str, max_tokens: usize) -> Vec<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    text::sentence_bounds(&chars, &text::tokenize(&chars), max_tokens)
+}
+
+/// ``feature_form`` of one word.
+#[pyfunction]
+fn feature_form(word: &str) -> String {
+    text::feature_form(word)
+}
+
+/// crfsuite's Viterbi on ``tokens x labels`` state scores and ``labels x labels`` transitions
+/// (``[previous][next]``): the label ids of the best path.
+#[pyfunction]
+fn viterbi(scores: Vec<Vec<f64>>, transitions: Vec<Vec<f64>>) -> PyResult<Vec<usize>> {
+    let n = transitions.len();
+    if transitions.iter().chain(&scores).any(|row| row.len() != n) {
+        return Err(PyValueError::new_err("every row needs one score per label"));
+    }
+    let model = crf::Model::with_transitions(transitions.concat());
+    Ok(model.viterbi(&scores.concat()))
+}
+
+/// ``_shape`` of one word.
+#[pyfunction]
+fn shape(word: &str) -> String {
+    text::shape(word)
+}
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<EntityCore>()?;
+    module.add_function(wrap_pyfunction!(tokenize, module)?)?;
+    module.add_function(wrap_pyfunction!(sentence_bounds, module)?)?;
+    module.add_function(wrap_pyfunction!(feature_form, module)?)?;
+    module.add_function(wrap_pyfunction!(shape, module)?)?;
+    module.add_function(wrap_pyfunction!(viterbi, module)?)?;
+    Ok(())
+}
