@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -112,11 +113,18 @@ class WritePending(beam.PTransform):
 
 
 def prepare(cfg: RunConfig) -> None:
-    """Create the index, alias and dead-letter index before the run (fails fast if unreachable)."""
+    """Create the index, alias and dead-letter index before the run (fails fast if unreachable).
+
+    The two indices are created at once: each waits for Elasticsearch to write its cluster
+    state and start its shard (0.4 to 1.3 s here), time the client only waits.
+    """
     client = make_client(cfg.es)
     try:
-        ensure_index(client, cfg.es.alias)
-        ensure_deadletter_index(client, cfg.es)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="akhbar-prepare") as pool:
+            index = pool.submit(ensure_index, client, cfg.es.alias)
+            deadletter = pool.submit(ensure_deadletter_index, client, cfg.es)
+            index.result()
+            deadletter.result()
     finally:
         client.close()
 
@@ -133,10 +141,12 @@ def run(argv: list[str] | None = None) -> RunSummary:
     resume = pending_files(cfg) if cfg.resume else []
     if not cfg.inputs and not resume:
         raise SystemExit("akhbar batch: give at least one --input (or --resume with pending documents)")
-    prepare(cfg)
     run_dir = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
-    build(pipeline, cfg, run_dir, resume)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="akhbar-prepare") as pool:
+        prepared = pool.submit(prepare, cfg)  # Elasticsearch creates the indices while the graph is built
+        pipeline = beam.Pipeline(runner=local_runner(options), options=options)
+        build(pipeline, cfg, run_dir, resume)
+        prepared.result()
     result = pipeline.run()
     result.wait_until_finish()
     summary = summarize(result)
