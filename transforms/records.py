@@ -8,6 +8,7 @@ every failing step emits instead of raising: the element, the error and the step
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,3 +62,15 @@ class DeadLetter:
     error: str
     element: str  # the element (or a capped excerpt of it), as text
     article_id: str | None = None
+
+
+class NonFiniteFloat(float):
+    """NaN or Infinity read from a JSON input: Python's json accepts these tokens, Elasticsearch
+    refuses them. orjson would write them as null; it refuses this subclass, so the sink's
+    standard-library fallback writes them as they were read and Elasticsearch refuses the
+    document (a dead letter), as it always has."""
+
+
+def loads_record(line: str) -> Any:
+    """One JSON input record (a JSON Lines article, a pending document)."""
+    return json.loads(line, parse_constant=NonFiniteFloat)

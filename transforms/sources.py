@@ -25,7 +25,7 @@ from apache_beam.metrics import Metrics
 from transforms.clean import clean_html
 from transforms.decode import DecodeError, decode_bytes
 from transforms.normalize import fold
-from transforms.records import Article, DeadLetter
+from transforms.records import Article, DeadLetter, loads_record
 from transforms.urls import canonical_url
 
 USER_AGENT = "akhbar/0.1 (+https://github.com/akhbar; Arabic news ingestion)"
@@ -207,7 +207,7 @@ def parse_jsonl(text: str, origin: str, fetched_at: str) -> Iterator[Article | D
             continue
         where = f"{origin}:{lineno}"
         try:
-            record = json.loads(line)
+            record = loads_record(line)
             if not isinstance(record, dict):
                 raise ValueError("a JSON Lines record must be an object")
             yield make_article(
