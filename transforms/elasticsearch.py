@@ -84,7 +84,6 @@ def make_client(cfg: EsConfig) -> Any:
     CA. TLS certificates are verified for https URLs unless ``AKHBAR_ES_VERIFY_CERTS=false``.
     """
     from elasticsearch import Elasticsearch
-    from elasticsearch.serializer import OrjsonSerializer
 
     def secret(name: str) -> str | None:
         if os.environ.get(name):
@@ -92,12 +91,10 @@ def make_client(cfg: EsConfig) -> Any:
         path = os.environ.get(f"{name}_FILE")
         return Path(path).read_text().strip() if path else None
 
-    # Requests and responses in JSON go through orjson; bulk bodies arrive already serialized
-    # (``document_json``), as NDJSON lines the client passes through.
     kwargs: dict[str, Any] = {
         "request_timeout": cfg.request_timeout,
         "max_retries": 0,
-        "serializers": {OrjsonSerializer.mimetype: OrjsonSerializer()},
+        "serializers": _orjson_serializers(),
     }
     if api_key := secret("AKHBAR_ES_API_KEY"):
         kwargs["api_key"] = api_key
@@ -108,6 +105,18 @@ def make_client(cfg: EsConfig) -> Any:
         if ca := os.environ.get("AKHBAR_ES_CA_CERTS"):
             kwargs["ca_certs"] = ca
     return Elasticsearch(cfg.url, **kwargs)
+
+
+def _orjson_serializers() -> dict[str, Any]:
+    """JSON and NDJSON (bulk, msearch) bodies and responses through orjson instead of the standard
+    library. Bulk bodies arrive already serialized (``document_json``): NDJSON lines in bytes
+    pass through."""
+    from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
+
+    class OrjsonNdjsonSerializer(NdjsonSerializer, OrjsonSerializer):
+        """elasticsearch-py's NDJSON framing; each line that is not bytes yet serialized by orjson."""
+
+    return {OrjsonSerializer.mimetype: OrjsonSerializer(), NdjsonSerializer.mimetype: OrjsonNdjsonSerializer()}
 
 
 # ---------------------------------------------------------------------------------------------
