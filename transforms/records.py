@@ -7,6 +7,7 @@ every failing step emits instead of raising: the element, the error and the step
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -48,6 +49,12 @@ class Article:
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__, **changes)
         return copy
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """What the default reduction gives (the pickles are byte for byte the same), without its
+        look-ups of ``__getnewargs_ex__`` and the like: Beam pickles every article at each
+        shuffle, and this takes a fourth off ``pickle.dumps``."""
+        return copyreg.__newobj__, (type(self),), self.__dict__  # type: ignore[attr-defined]  # not in typeshed
 
 
 _ARTICLE_FIELDS = frozenset(f.name for f in dataclasses.fields(Article))
