@@ -30,6 +30,7 @@ INSTALL_REQUIRES = [
     "trafilatura==2.3.1",  # full-page fetch for summary-only feeds (akhbar stream)
     "lxml-html-clean==0.4.6",  # lxml 6 moved lxml.html.clean, which trafilatura imports, here
     "crcmod==1.7",  # silences Beam's import-time warning; fast CRC for its file IO
+    "orjson==3.13.0",  # bulk request bodies and Elasticsearch responses (transforms/elasticsearch.py)
 ]
 
 EXTRAS_REQUIRE = {

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import ftfy
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from transforms.normalize import UNICODE_WHITESPACE, fold
+from transforms.normalize import UNICODE_WHITESPACE, char_runs, fold
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,10 @@ _CP1256_ARABIC_LEAD = re.compile("[طظعغ]")
 _CP1256_WORD = re.compile(f"{_CP1256_UNIT}{{2}}")
 _CP1256_MIN_LEADS = 3
 # Each of those leads is followed by a continuation: a text with fewer such pairs has no
-# repairable stretch, and this short pattern rules that out far faster than the full one.
-_CP1256_LEAD_PAIR = re.compile(f"{_CP1256_ARABIC_LEAD.pattern}[{_CP1256_CONTINUATION}]")
+# repairable stretch, and this short pattern rules that out far faster than the full one. It
+# looks for the continuation first and then behind it for the lead: in correct text
+# continuations (mostly "،") are rarer than the leads (ع is a common letter).
+_CP1256_LEAD_PAIR = re.compile(f"[{_CP1256_CONTINUATION}](?<={_CP1256_ARABIC_LEAD.pattern}[{_CP1256_CONTINUATION}])")
 
 _LINE_BREAKS = {"\r": "\n", "\x0b": "\n", "\x0c": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n\n"}
 _INVISIBLE = (
@@ -152,7 +154,7 @@ _CHARACTERS = str.maketrans(
     }
 )
 # str.translate pays a dict look-up per character; translate only the runs that need it.
-_CHARACTER_RUN = re.compile("[{}]+".format("".join(f"\\U{c:08x}" for c in sorted(_CHARACTERS))))
+_CHARACTER_RUN = char_runs(map(chr, _CHARACTERS))
 # ftfy is slow, so it runs only on text holding what mojibake is made of: Latin-1 letters
 # from UTF-8 lead bytes (Ø§Ù„), C1 controls, Cyrillic (windows-1251 readings), surrogates.
 _MOJIBAKE_HINT = re.compile("[\x80-\x9f\u00c2-\u00f4\u0400-\u045f\ud800-\udfff\ufffd]")
@@ -279,6 +281,9 @@ def clean_text(text: str) -> CleanText:
             continue
         if line.count(" ") < _BOILERPLATE_MAX_WORDS and _is_boilerplate(line):
             removed += 1
+            continue
+        if "(" not in line:  # no parenthesis, no glued caption: most lines, spared the search
+            paragraphs.append(line)
             continue
         line_paragraphs, line_captions = _split_captions(line)
         paragraphs.extend(line_paragraphs)

@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import apache_beam as beam
+import orjson
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from config import config_path
 from transforms.dedup import REPLACES
 from transforms.normalize import FOLD_VERSION, fold
-from transforms.records import Article, DeadLetter
+from transforms.records import Article, DeadLetter, loads_record
 from transforms.stem import stem_text
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,11 @@ def make_client(cfg: EsConfig) -> Any:
         path = os.environ.get(f"{name}_FILE")
         return Path(path).read_text().strip() if path else None
 
-    kwargs: dict[str, Any] = {"request_timeout": cfg.request_timeout, "max_retries": 0}
+    kwargs: dict[str, Any] = {
+        "request_timeout": cfg.request_timeout,
+        "max_retries": 0,
+        "serializers": _orjson_serializers(),
+    }
     if api_key := secret("AKHBAR_ES_API_KEY"):
         kwargs["api_key"] = api_key
     elif (user := os.environ.get("AKHBAR_ES_USERNAME")) and (password := secret("AKHBAR_ES_PASSWORD")):
@@ -100,6 +105,18 @@ def make_client(cfg: EsConfig) -> Any:
         if ca := os.environ.get("AKHBAR_ES_CA_CERTS"):
             kwargs["ca_certs"] = ca
     return Elasticsearch(cfg.url, **kwargs)
+
+
+def _orjson_serializers() -> dict[str, Any]:
+    """JSON and NDJSON (bulk, msearch) bodies and responses through orjson instead of the standard
+    library. Bulk bodies arrive already serialized (``document_json``): NDJSON lines in bytes
+    pass through."""
+    from elasticsearch.serializer import NdjsonSerializer, OrjsonSerializer
+
+    class OrjsonNdjsonSerializer(NdjsonSerializer, OrjsonSerializer):
+        """elasticsearch-py's NDJSON framing; each line that is not bytes yet serialized by orjson."""
+
+    return {OrjsonSerializer.mimetype: OrjsonSerializer(), NdjsonSerializer.mimetype: OrjsonNdjsonSerializer()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +240,24 @@ def article_to_document(article: Article) -> dict[str, Any]:
     }
 
 
+def document_json(document: Mapping[str, Any]) -> bytes:
+    """``document`` as a bulk request carries it: compact UTF-8 JSON, as elasticsearch-py's own
+    serializer writes it, in a fourth of the CPU (orjson). What orjson refuses goes to the
+    standard library as before: lone surrogates, integers beyond 64 bits, and the NaN and
+    Infinity that JSON inputs can hold (``NonFiniteFloat``), which Elasticsearch refuses."""
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def _indexed_at(source: Mapping[str, Any], body: bytes, now: str) -> bytes:
+    """``source`` with ``indexed_at`` as its last field, appended to its JSON ``body``."""
+    if not source or "indexed_at" in source:
+        return document_json({**source, "indexed_at": now})
+    return body[:-1] + b',"indexed_at":' + orjson.dumps(now) + b"}"
+
+
 # ---------------------------------------------------------------------------------------------
 # The bulk writer (plain Python; the DoFn below only adapts it)
 
@@ -304,15 +339,15 @@ class BulkWriter:
         copy is fine: already deleted), and such a document is written even when unchanged."""
         replaces = replaces or {}
         outcomes: list[Outcome] = []
-        sized = []
+        serialized = []
         for doc_id, source in docs:
-            body = json.dumps(source, ensure_ascii=False)
-            if len(body.encode()) > self.cfg.max_doc_bytes:
+            body = document_json(source)
+            if len(body) > self.cfg.max_doc_bytes:
                 outcomes.append(Outcome(doc_id, "rejected", "document larger than max_doc_bytes", source))
             else:
-                sized.append((doc_id, source, len(body.encode())))
-        for chunk in _chunks_by_bytes(sized, self.cfg.batch_bytes):
-            outcomes.extend(self._write_chunk([(doc_id, source) for doc_id, source, _ in chunk], replaces))
+                serialized.append(_Serialized(doc_id, source, body))
+        for chunk in _chunks_by_bytes(serialized, self.cfg.batch_bytes):
+            outcomes.extend(self._write_chunk(chunk, replaces))
         return outcomes
 
     def _call(self, fn: Callable[[], Any]) -> Any:
@@ -349,40 +384,42 @@ class BulkWriter:
             self.clock.succeeded()
             return result
 
-    def _write_chunk(
-        self, docs: list[tuple[str, dict[str, Any]]], replaces: Mapping[str, Sequence[str]]
-    ) -> list[Outcome]:
+    def _write_chunk(self, docs: list[_Serialized], replaces: Mapping[str, Sequence[str]]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        hashes = self._existing_hashes([doc_id for doc_id, _ in docs])
+        hashes = self._existing_hashes([doc.doc_id for doc in docs])
         if hashes is None:
-            return [Outcome(doc_id, "pending", "Elasticsearch unreachable", source) for doc_id, source in docs]
+            return [Outcome(doc.doc_id, "pending", "Elasticsearch unreachable", doc.source) for doc in docs]
         todo = []
-        for doc_id, source in docs:
-            new_hash = source.get("dedup", {}).get("content_hash")
-            if new_hash and hashes.get(doc_id) == new_hash and not replaces.get(doc_id):
-                outcomes.append(Outcome(doc_id, "unchanged", "already indexed with the same content"))
+        for doc in docs:
+            new_hash = doc.source.get("dedup", {}).get("content_hash")
+            if new_hash and hashes.get(doc.doc_id) == new_hash and not replaces.get(doc.doc_id):
+                outcomes.append(Outcome(doc.doc_id, "unchanged", "already indexed with the same content"))
             else:
-                todo.append((doc_id, source))
+                todo.append(doc)
         while todo:
             now = datetime.now(UTC).isoformat()
-            operations: list[dict[str, Any]] = []
-            for doc_id, source in todo:
-                operations.append({"index": {"_index": self.cfg.alias, "_id": doc_id}})
-                operations.append({**source, "indexed_at": now})
-                operations += [{"delete": {"_index": self.cfg.alias, "_id": old}} for old in replaces.get(doc_id, ())]
+            operations: list[bytes] = []
+            for doc in todo:
+                operations.append(orjson.dumps({"index": {"_index": self.cfg.alias, "_id": doc.doc_id}}))
+                operations.append(_indexed_at(doc.source, doc.body, now))
+                operations += [
+                    orjson.dumps({"delete": {"_index": self.cfg.alias, "_id": old}})
+                    for old in replaces.get(doc.doc_id, ())
+                ]
             response = self._call(functools.partial(self.client.bulk, operations=operations))
             if response is None:
-                outcomes.extend(Outcome(doc_id, "pending", "Elasticsearch unreachable", src) for doc_id, src in todo)
+                outcomes.extend(Outcome(doc.doc_id, "pending", "Elasticsearch unreachable", doc.source) for doc in todo)
                 return outcomes
             retry = []
             items = iter(response["items"])
-            for doc_id, source in todo:
+            for doc in todo:
+                doc_id, source = doc.doc_id, doc.source
                 result = next(items)["index"]
                 deletes = [next(items)["delete"] for _ in replaces.get(doc_id, ())]
                 status = result.get("status", 500)
                 delete_statuses = [d.get("status", 500) for d in deletes]
                 if status in (200, 201) and any(s in RETRYABLE_STATUS for s in delete_statuses):
-                    retry.append((doc_id, source))  # indexing again is idempotent; the copies must go
+                    retry.append(doc)  # indexing again is idempotent; the copies must go
                 elif status in (200, 201):
                     for d in deletes:
                         if d.get("status") not in (200, 404):
@@ -390,13 +427,15 @@ class BulkWriter:
                     replaced = sum(1 for d in deletes if d.get("status") == 200)
                     outcomes.append(Outcome(doc_id, "indexed", result.get("result", ""), replaced=replaced))
                 elif status in RETRYABLE_STATUS:
-                    retry.append((doc_id, source))
+                    retry.append(doc)
                 else:
                     error = result.get("error", {})
                     detail = f"{status} {error.get('type', '')}: {error.get('reason', '')}"
                     outcomes.append(Outcome(doc_id, "rejected", redact(detail), source))
             if retry and not self.clock.failed():
-                outcomes.extend(Outcome(doc_id, "pending", "item-level retries exhausted", s) for doc_id, s in retry)
+                outcomes.extend(
+                    Outcome(doc.doc_id, "pending", "item-level retries exhausted", doc.source) for doc in retry
+                )
                 return outcomes
             todo = retry
         return outcomes
@@ -420,17 +459,23 @@ class BulkWriter:
         }
 
 
-def _chunks_by_bytes(
-    items: list[tuple[str, dict[str, Any], int]], max_bytes: int
-) -> Iterator[list[tuple[str, dict[str, Any], int]]]:
-    chunk: list[tuple[str, dict[str, Any], int]] = []
+class _Serialized(NamedTuple):
+    """A document to write and its JSON, serialized once for the size bounds and the request."""
+
+    doc_id: str
+    source: dict[str, Any]
+    body: bytes
+
+
+def _chunks_by_bytes(docs: list[_Serialized], max_bytes: int) -> Iterator[list[_Serialized]]:
+    chunk: list[_Serialized] = []
     size = 0
-    for item in items:
-        if chunk and size + item[2] > max_bytes:
+    for doc in docs:
+        if chunk and size + len(doc.body) > max_bytes:
             yield chunk
             chunk, size = [], 0
-        chunk.append(item)
-        size += item[2]
+        chunk.append(doc)
+        size += len(doc.body)
     if chunk:
         yield chunk
 
@@ -617,7 +662,7 @@ class WriteToElasticsearch(beam.PTransform):
 
 
 def read_pending_line(line: str, origin: str) -> IndexRequest:
-    record = json.loads(line)
+    record = loads_record(line)
     replaces = tuple(record.get(REPLACES) or ())
     return IndexRequest(record["_id"], record["_source"], record.get("origin") or origin, replaces)
 

@@ -20,6 +20,7 @@ that produced it, and the version is bumped whenever the output of ``fold`` chan
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from pyarabic import araby
 
@@ -97,7 +98,17 @@ _TABLE = str.maketrans(
 # text and is translated only where a regex finds a run of such characters.
 _FREQUENT_VARIANTS = "أإآىة"
 _FREQUENT = [(v, letter) for letter, variants in _LETTERS.items() for v in variants if v in _FREQUENT_VARIANTS]
-_RARE = re.compile("[{}]+".format("".join(f"\\U{c:08x}" for c in sorted(_TABLE) if chr(c) not in _FREQUENT_VARIANTS)))
+
+
+def char_runs(chars: Iterable[str]) -> re.Pattern[str]:
+    """A regex matching runs of ``chars``, written "[c][c]*" rather than "[c]+": a pattern that
+    starts with a character class lets the search skip to the characters it can start at, one
+    that starts with a repeat makes it attempt a match at every character (twice the time)."""
+    char_class = "[{}]".format("".join(f"\\U{ord(c):08x}" for c in sorted(chars)))
+    return re.compile(f"{char_class}{char_class}*")
+
+
+_RARE = char_runs(chr(c) for c in _TABLE if chr(c) not in _FREQUENT_VARIANTS)
 
 
 def _translate(match: re.Match[str]) -> str:
@@ -109,7 +120,9 @@ def _translate(match: re.Match[str]) -> str:
 # the line (شاطئ / شاطىء / شاطيء, سيئ / سيء). Everywhere else the seat tells words apart
 # (بئر well / بؤر hotspots), so it is kept.
 _HAMZA_BEFORE_WAW = (("ءو", "ؤو"), ("ئو", "ؤو"))
-_FINAL_YEH_HAMZA = re.compile(r"ي+[ءئ](?![^\W\d_])")
+# Written "يي*" rather than "ي+" so that the regex starts with a literal, which the search skips
+# to; a leading repeat makes it try a match at every character.
+_FINAL_YEH_HAMZA = re.compile(r"يي*[ءئ](?![^\W\d_])")
 
 _SPACE_RUN = re.compile(" {2,}")
 _WORD = re.compile(r"[^\W_]+")
@@ -124,10 +137,8 @@ def _fold_once(text: str) -> str:
     text = _RARE.sub(_translate, text)
     for variant, canonical in _HAMZA_BEFORE_WAW:
         text = text.replace(variant, canonical)
-    # The regexes scan every character; a substring test (fast search) skips them when they
-    # cannot match, as in most texts: a final hamza needs a yeh right before it.
-    if "يء" in text or "يئ" in text:
-        text = _FINAL_YEH_HAMZA.sub("ئ", text)
+    text = _FINAL_YEH_HAMZA.sub("ئ", text)
+    # The regex would try every space; a substring test (fast search) skips it in most texts.
     if "  " in text:
         text = _SPACE_RUN.sub(" ", text)
     return text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")

@@ -8,6 +8,7 @@ is not JSON, a feed that does not parse), so the run summary can account for all
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -17,13 +18,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.clean import clean_html
 from transforms.decode import DecodeError, decode_bytes
 from transforms.normalize import fold
-from transforms.records import Article, DeadLetter
+from transforms.records import Article, DeadLetter, loads_record
 from transforms.urls import canonical_url
 
 USER_AGENT = "akhbar/0.1 (+https://github.com/akhbar; Arabic news ingestion)"
@@ -93,13 +95,35 @@ def bounded_published(published: str | None, fetched_at: str) -> tuple[str | Non
     return published, None
 
 
+_NOT_LETTER, _LETTER, _ARABIC_LETTER = 0, 1, 2
+_ARABIC_BLOCKS = ((0x0600, 0x0700), (0x0750, 0x0780))
+# Planes 4 to 16 hold no letter (tags, private use, unassigned; a test checks it): the table stops
+# at U+3FFFF, and a higher code point reads its last entry, which is not a letter.
+_LETTER_TABLE_SIZE = 0x40000
+
+
+@functools.cache
+def _letter_classes() -> np.ndarray:
+    """The class of every code point for ``language_of``: str.isalpha, and within it the Arabic blocks."""
+    code_points = "".join(map(chr, range(_LETTER_TABLE_SIZE)))
+    classes = np.frombuffer(bytes(map(str.isalpha, code_points)), dtype=np.uint8).copy()
+    for start, end in _ARABIC_BLOCKS:
+        classes[start:end] *= _ARABIC_LETTER
+    return classes
+
+
 def language_of(text: str) -> str:
-    """Script-level language tag: 'ar' when Arabic letters dominate, else 'und' (still indexed)."""
-    letters = [ch for ch in text[:4000] if ch.isalpha()]
+    """Script-level language tag: 'ar' when Arabic letters dominate, else 'und' (still indexed).
+
+    The characters are classified by one numpy look-up of their code points: a Python loop over
+    them cost 0.1 ms per article.
+    """
+    codes = np.frombuffer(text[:4000].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    counts = np.bincount(np.take(_letter_classes(), codes, mode="clip"), minlength=3)
+    letters = int(counts[_LETTER] + counts[_ARABIC_LETTER])
     if not letters:
         return "und"
-    arabic = sum(1 for ch in letters if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f")
-    return "ar" if arabic / len(letters) >= 0.5 else "und"
+    return "ar" if int(counts[_ARABIC_LETTER]) / letters >= 0.5 else "und"
 
 
 def make_article(
@@ -183,7 +207,7 @@ def parse_jsonl(text: str, origin: str, fetched_at: str) -> Iterator[Article | D
             continue
         where = f"{origin}:{lineno}"
         try:
-            record = json.loads(line)
+            record = loads_record(line)
             if not isinstance(record, dict):
                 raise ValueError("a JSON Lines record must be an object")
             yield make_article(

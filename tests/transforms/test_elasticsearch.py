@@ -6,12 +6,19 @@ real Elasticsearch, including a real outage and real 429s.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from elastic_transport import ConnectionError as TransportConnectionError
 
-from transforms.elasticsearch import BulkWriter, EsConfig, RetryClock, redact
+from transforms.elasticsearch import BulkWriter, EsConfig, RetryClock, _indexed_at, document_json, redact
+from transforms.records import NonFiniteFloat, loads_record
+
+
+def bulk_lines(operations: list[bytes]) -> list[dict[str, Any]]:
+    """A bulk request's lines as Elasticsearch reads them (the writer sends them serialized)."""
+    return [json.loads(line) for line in operations]
 
 
 class ScriptedServer:
@@ -22,6 +29,7 @@ class ScriptedServer:
         self.existing = existing or {}
         self.down = down  # every request fails, as when the server is stopped
         self.bulk_calls: list[list[str]] = []
+        self.bodies: list[bytes] = []  # each bulk request as NDJSON
         self.deleted: list[str] = []
         self.delete_script: list[int] = []  # statuses for the next delete items (default: 200 or 404)
         self.requests = 0
@@ -41,11 +49,12 @@ class ScriptedServer:
             ]
         }
 
-    def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    def bulk(self, operations: list[bytes]) -> dict[str, Any]:
         self.requests += 1
         if self.down:
             raise TransportConnectionError("connection refused")
-        actions = [op for op in operations if "index" in op or "delete" in op]
+        self.bodies.append(b"\n".join(operations))
+        actions = [op for op in bulk_lines(operations) if "index" in op or "delete" in op]
         ids = [op["index"]["_id"] for op in actions if "index" in op]
         self.bulk_calls.append(ids)
         step = self.script.pop(0) if self.script else 201
@@ -148,6 +157,54 @@ def test_batches_are_bounded_by_bytes():
     big = [(f"id{i}", {"body": "ن" * 4000, "dedup": {"content_hash": str(i)}}) for i in range(10)]
     writer(server, batch_bytes=20_000).write(big)
     assert len(server.bulk_calls) >= 4 and sum(map(len, server.bulk_calls)) == 10
+
+
+def standard_json(document: dict[str, Any]) -> bytes:
+    """What elasticsearch-py's standard serializer sends for ``document``."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+ARABIC_DOCUMENT = {
+    "title": "قال المسؤول «نعم»",
+    "body": 'سطر\nثان\t"مقتبس" \\ \x00\x1f\x7f\u2028\u200f 😀',
+    "captions": [],
+    "folded": {"stems": "قال مسؤول", "version": 2},
+    "url": None,
+    "dedup": {"content_hash": "ab", "similarity": 0.8125, "cluster_size": 3, "duplicate": False},
+}
+
+
+def test_request_lines_are_the_standard_json_of_each_document_with_indexed_at_last():
+    server = ScriptedServer([])
+    writer(server, alias="news").write([("id0", ARABIC_DOCUMENT), ("id1", {"title": "خبر"})], {"id0": ["old"]})
+    action, document, delete, _, document1 = server.bodies[0].split(b"\n")
+    assert json.loads(action) == {"index": {"_index": "news", "_id": "id0"}}
+    assert json.loads(delete) == {"delete": {"_index": "news", "_id": "old"}}
+    indexed_at = json.loads(document)["indexed_at"]
+    assert document == standard_json({**ARABIC_DOCUMENT, "indexed_at": indexed_at})
+    assert document1 == standard_json({"title": "خبر", "indexed_at": indexed_at})
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        ARABIC_DOCUMENT,
+        {"title": "نص \ud800 بلا زوج"},  # lone surrogate: orjson refuses it
+        {"count": 2**70},  # beyond 64 bits: orjson refuses it
+        {"category": NonFiniteFloat("NaN"), "guid": [NonFiniteFloat("-Infinity")]},  # orjson would write null
+        {},
+        {"title": "x", "indexed_at": "2020-01-01T00:00:00+00:00"},
+    ],
+)
+def test_document_json_is_what_the_standard_serializer_writes(document):
+    assert document_json(document) == standard_json(document)
+    assert _indexed_at(document, document_json(document), "now") == standard_json({**document, "indexed_at": "now"})
+
+
+def test_nan_read_from_json_lines_is_sent_as_read_and_refused():
+    record = loads_record('{"category": NaN, "id": Infinity, "n": 1.5}')
+    assert isinstance(record["category"], NonFiniteFloat) and type(record["n"]) is float
+    assert document_json(record) == b'{"category":NaN,"id":Infinity,"n":1.5}'
 
 
 def test_oversized_document_is_rejected_without_a_request():

@@ -24,7 +24,7 @@ from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import AuthenticationException
 
 import transforms.elasticsearch as sink
-from tests.transforms.test_elasticsearch import ScriptedServer
+from tests.transforms.test_elasticsearch import ScriptedServer, bulk_lines
 from transforms.elasticsearch import EsConfig, IndexRequest, WriteToElasticsearch
 from transforms.records import DeadLetter
 
@@ -44,7 +44,7 @@ class HeldServer(ScriptedServer):
         for _ in range(n):
             self.gate.release()
 
-    def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    def bulk(self, operations: list[bytes]) -> dict[str, Any]:
         self.started.release()
         assert self.gate.acquire(timeout=WAIT_S), "bulk request never released"
         return super().bulk(operations)
@@ -202,8 +202,8 @@ class ServerById(ScriptedServer):
         super().__init__([], **kwargs)
         self.statuses = statuses
 
-    def bulk(self, operations: list[dict[str, Any]]) -> dict[str, Any]:
-        ids = [op["index"]["_id"] for op in operations if "index" in op]
+    def bulk(self, operations: list[bytes]) -> dict[str, Any]:
+        ids = [op["index"]["_id"] for op in bulk_lines(operations) if "index" in op]
         self.script = [[(self.statuses.get(i) or [201]).pop(0) for i in ids]]
         return super().bulk(operations)
 

@@ -1,6 +1,7 @@
 """The pipeline records: copies made by ``Article.with_``."""
 
 import dataclasses
+import pickle
 
 import pytest
 
@@ -37,3 +38,14 @@ def test_with_rejects_unknown_fields_and_the_copy_stays_frozen():
         ARTICLE.with_(titel="x")
     with pytest.raises(dataclasses.FrozenInstanceError):
         ARTICLE.with_(title="x").title = "y"  # type: ignore[misc]
+
+
+def test_articles_pickle_to_the_bytes_of_the_default_reduction(monkeypatch):
+    article = ARTICLE.with_(dedup={"content_hash": "ab", "bands": ["00-1f"]})
+    ours = pickle.dumps(article, pickle.HIGHEST_PROTOCOL)
+    monkeypatch.delattr(Article, "__reduce__")
+    assert pickle.dumps(article, pickle.HIGHEST_PROTOCOL) == ours
+    copy = pickle.loads(ours)
+    assert copy == article and type(copy) is Article
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.title = "y"  # type: ignore[misc]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import SAMPLE_FEED, SEED
 from transforms.records import Article, DeadLetter
 from transforms.sources import (
+    _letter_classes,
     article_id,
     bounded_published,
+    language_of,
     parse_input,
     parse_published,
     parse_seed,
@@ -143,3 +149,39 @@ def test_unreadable_or_impossible_dates_are_dropped_not_fatal(published):
     line = json.dumps({"source": "x", "title": "عنوان", "body": "نص", "published": published}, ensure_ascii=False)
     (article,) = parse_input("a.jsonl", line.encode(), FETCHED)
     assert isinstance(article, Article) and article.published_at is None and article.notes
+
+
+def language_by_definition(text: str) -> str:
+    """``language_of`` as the docstring defines it, one character at a time."""
+    letters = [ch for ch in text[:4000] if ch.isalpha()]
+    arabic = sum(1 for ch in letters if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f")
+    return "ar" if letters and arabic / len(letters) >= 0.5 else "und"
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(min_codepoint=0x0600, max_codepoint=0x077F),
+            st.characters(),  # any code point, surrogates and astral planes included
+        ),
+        max_size=80,
+    )
+)
+@settings(max_examples=600)
+def test_language_of_follows_its_definition(text: str) -> None:
+    assert language_of(text) == language_by_definition(text)
+
+
+def test_language_of_classifies_every_code_point_as_str_isalpha_does():
+    every_code_point = "".join(map(chr, range(sys.maxunicode + 1)))
+    letters = np.frombuffer(bytes(map(str.isalpha, every_code_point)), dtype=np.uint8)
+    arabic_blocks = np.zeros(sys.maxunicode + 1, dtype=bool)
+    arabic_blocks[0x0600:0x0700] = arabic_blocks[0x0750:0x0780] = True
+    expected = np.where(letters & arabic_blocks, 2, letters)  # 0 not a letter, 1 a letter, 2 an Arabic letter
+    classes = np.take(_letter_classes(), np.arange(sys.maxunicode + 1), mode="clip")
+    assert np.array_equal(classes, expected)
+
+
+def test_language_of_looks_at_the_first_4000_characters_only():
+    assert language_of("x" * 4000 + "ب" * 5000) == "und"
+    assert language_of("ب" * 2000 + "x" * 1999 + "y" * 5000) == "ar"
