@@ -14,6 +14,7 @@ mod crf;
 mod ner;
 #[rustfmt::skip]
 mod pychars;
+mod stem;
 mod text;
 
 /// Byte offset of every character of ``text``, and the text's length at the end.
@@ -139,6 +140,33 @@ impl EntityCore {
     }
 }
 
+/// ``transforms.stem``'s light stemmer with the prefixes and suffixes given by ``transforms/stem.py``.
+#[pyclass(frozen, module = "transforms._native")]
+struct Stemmer {
+    stemmer: stem::Stemmer,
+}
+
+#[pymethods]
+impl Stemmer {
+    #[new]
+    fn new(prefixes: Vec<(String, usize)>, suffixes: Vec<String>) -> Self {
+        Stemmer {
+            stemmer: stem::Stemmer::new(prefixes, suffixes),
+        }
+    }
+
+    /// The light stem of one folded word.
+    fn stem(&self, word: &str) -> String {
+        let chars: Vec<char> = word.chars().collect();
+        self.stemmer.stem(&chars).iter().collect()
+    }
+
+    /// The stems of every word of a folded text, space separated.
+    fn stem_text(&self, py: Python<'_>, folded: &str) -> String {
+        py.detach(|| self.stemmer.stem_text(folded))
+    }
+}
+
 /// ``(start, end)`` character offsets of the tokens of ``text`` (``_TOKEN_RE``).
 #[pyfunction]
 fn tokenize(text: &str) -> Vec<(usize, usize)> {
@@ -179,6 +207,7 @@ fn shape(word: &str) -> String {
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<EntityCore>()?;
+    module.add_class::<Stemmer>()?;
     module.add_function(wrap_pyfunction!(tokenize, module)?)?;
     module.add_function(wrap_pyfunction!(sentence_bounds, module)?)?;
     module.add_function(wrap_pyfunction!(feature_form, module)?)?;
