@@ -52,6 +52,11 @@ def main() -> None:
         out.append("];")
         out.append("")
     lower = [(c, chr(c).lower()) for c in range(sys.maxunicode + 1) if chr(c).lower() != chr(c)]
+    runs = list(ranges(lambda char: char.lower() != char))
+    out.append(f"pub static LOWERED: [(u32, u32); {len(runs)}] = [")
+    out.extend(f"    (0x{a:04X}, 0x{b:04X})," for a, b in runs)
+    out.append("];")
+    out.append("")
     out.append(f"pub static LOWER: [(u32, &str); {len(lower)}] = [")
     out.extend(f"    (0x{c:04X}, {rust_str(mapped)})," for c, mapped in lower)
     out.append("];")

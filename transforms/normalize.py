@@ -84,7 +84,8 @@ UNICODE_WHITESPACE = (
 # Only "\n" stays a line break, so one input line always folds to one output line.
 _SPACES = {c: " " for c in UNICODE_WHITESPACE if c not in " \n"}
 
-_TABLE = str.maketrans(
+# The character table of ``fold``; ``transforms._native`` folds canonical-name keys with it too.
+FOLD_TABLE = str.maketrans(
     {
         **dict.fromkeys(_ARABIC_MARKS | _INVISIBLE, None),
         **{variant: letter for letter, variants in _LETTERS.items() for variant in variants},
@@ -108,11 +109,11 @@ def char_runs(chars: Iterable[str]) -> re.Pattern[str]:
     return re.compile(f"{char_class}{char_class}*")
 
 
-_RARE = char_runs(chr(c) for c in _TABLE if chr(c) not in _FREQUENT_VARIANTS)
+_RARE = char_runs(chr(c) for c in FOLD_TABLE if chr(c) not in _FREQUENT_VARIANTS)
 
 
 def _translate(match: re.Match[str]) -> str:
-    return match.group().translate(_TABLE)
+    return match.group().translate(FOLD_TABLE)
 
 
 # Hamza carriers: the seat of a hamza before waw varies by orthography (مسؤول / مسئول,

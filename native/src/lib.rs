@@ -4,18 +4,23 @@
 //! same files the Python features use) and tags whole texts with the GIL released. The module
 //! functions expose the text primitives for tests.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ahash::RandomState;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+mod canon;
 mod crf;
+mod fold;
 mod ner;
 #[rustfmt::skip]
 mod pychars;
 mod stem;
 mod text;
+
+/// ``(start, end, type, canonical name)`` of each entity mention.
+type Mentions = Vec<(usize, usize, String, String)>;
 
 /// Byte offset of every character of ``text``, and the text's length at the end.
 fn byte_offsets(text: &str) -> Vec<usize> {
@@ -25,6 +30,7 @@ fn byte_offsets(text: &str) -> Vec<usize> {
 #[pyclass(frozen, module = "transforms._native")]
 struct EntityCore {
     tagger: ner::Tagger,
+    canonicalizer: canon::Canonicalizer,
 }
 
 impl EntityCore {
@@ -42,17 +48,23 @@ impl EntityCore {
 impl EntityCore {
     #[new]
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (model, counts, classes, names, tokens, triggers, nationalities, propagate_max_count,
+                        max_sentence_tokens, cache_size, fold_table, variants, name_counts, countries))]
     fn new(
         model: &[u8],
-        counts: std::collections::HashMap<String, i64>,
-        classes: std::collections::HashMap<String, Vec<String>>,
+        counts: HashMap<String, i64>,
+        classes: HashMap<String, Vec<String>>,
         names: [Vec<Vec<String>>; 3],
         tokens: [HashSet<String>; 3],
-        triggers: std::collections::HashMap<String, String>,
-        nationalities: std::collections::HashMap<String, String>,
+        triggers: HashMap<String, String>,
+        nationalities: HashMap<String, String>,
         propagate_max_count: i64,
         max_sentence_tokens: usize,
         cache_size: usize,
+        fold_table: HashMap<u32, Option<String>>,
+        variants: Vec<(String, String)>,
+        name_counts: HashMap<String, i64>,
+        countries: Vec<String>,
     ) -> PyResult<Self> {
         let model = crf::Model::from_bytes(model).map_err(PyValueError::new_err)?;
         let lexicon = ner::Lexicon::new(
@@ -64,7 +76,18 @@ impl EntityCore {
             nationalities.into_iter().collect(),
         );
         let tagger = ner::Tagger::new(model, lexicon, propagate_max_count, max_sentence_tokens, cache_size);
-        Ok(EntityCore { tagger })
+        let mut table = HashMap::new();
+        for (code, replacement) in fold_table {
+            let c = char::from_u32(code).ok_or_else(|| PyValueError::new_err(format!("no character {code:#x}")))?;
+            table.insert(c, replacement.unwrap_or_default());
+        }
+        let canonicalizer = canon::Canonicalizer::new(
+            fold::Folder::new(table),
+            variants,
+            name_counts.into_iter().collect(),
+            countries,
+        );
+        Ok(EntityCore { tagger, canonicalizer })
     }
 
     /// The model's labels, by id.
@@ -73,9 +96,9 @@ impl EntityCore {
         self.tagger.model.labels.clone()
     }
 
-    /// Entity spans of ``text`` as ``(start, end, type)`` character offsets: tokens, sentences,
-    /// CRF labels, both rules.
-    fn spans(&self, py: Python<'_>, text: &str) -> Vec<(usize, usize, String)> {
+    /// Entity mentions of ``text`` as ``(start, end, type, canonical name)``, character offsets:
+    /// tokens, sentences, CRF labels, both rules, canonical names.
+    fn tag(&self, py: Python<'_>, text: &str) -> Mentions {
         py.detach(|| {
             let (tokens, words, chars) = self.tokens(text);
             let bounds = text::sentence_bounds(&chars, &tokens, self.tagger.max_sentence_tokens);
@@ -85,18 +108,75 @@ impl EntityCore {
                 .map(|&(first, last)| entries.by_ref().take(last - first).collect())
                 .collect();
             let labels = self.tagger.label(sentences, true, true);
-            let mut spans = Vec::new();
+            let mut mentions = Vec::new();
             for (&(offset, _), sentence_labels) in bounds.iter().zip(&labels) {
                 for (first, last, t) in ner::bio_spans(sentence_labels) {
-                    spans.push((
-                        tokens[offset + first].0,
-                        tokens[offset + last - 1].1,
-                        self.tagger.types[t].clone(),
-                    ));
+                    mentions.push(canon::Mention {
+                        start: tokens[offset + first].0,
+                        end: tokens[offset + last - 1].1,
+                        type_: self.tagger.types[t].clone(),
+                        canonical: String::new(),
+                    });
                 }
             }
-            spans
+            self.canonicalizer.canonicalize(text, &mut mentions, text::feature_form);
+            mentions
+                .into_iter()
+                .map(|m| (m.start, m.end, m.type_, m.canonical))
+                .collect()
         })
+    }
+
+    /// Canonical names of the mentions ``(start, end, type)`` of ``text``, as ``tag`` gives them
+    /// (a start moves past the proclitics that are no part of the name).
+    fn canonicalize(&self, py: Python<'_>, text: &str, spans: Vec<(usize, usize, String)>) -> PyResult<Mentions> {
+        let length = text.chars().count();
+        if spans.iter().any(|&(start, end, _)| start > end || end > length) {
+            return Err(PyValueError::new_err("a span is outside the text"));
+        }
+        let mut mentions: Vec<canon::Mention> = spans
+            .into_iter()
+            .map(|(start, end, type_)| canon::Mention {
+                start,
+                end,
+                type_,
+                canonical: String::new(),
+            })
+            .collect();
+        py.detach(|| self.canonicalizer.canonicalize(text, &mut mentions, text::feature_form));
+        Ok(mentions
+            .into_iter()
+            .map(|m| (m.start, m.end, m.type_, m.canonical))
+            .collect())
+    }
+
+    /// The countries of ``facets``: ``mentions`` are ``(type, canonical, start, end)`` in order;
+    /// nationality adjectives are read from ``text`` when given.
+    #[pyo3(signature = (mentions, text=None))]
+    fn countries(
+        &self,
+        py: Python<'_>,
+        mentions: Vec<(String, String, usize, usize)>,
+        text: Option<&str>,
+    ) -> Vec<String> {
+        py.detach(|| {
+            let mentions: Vec<canon::Mention> = mentions
+                .into_iter()
+                .map(|(type_, canonical, start, end)| canon::Mention {
+                    start,
+                    end,
+                    type_,
+                    canonical,
+                })
+                .collect();
+            let nationalities = text.map_or_else(Vec::new, |text| self.nationality_mentions(text));
+            self.canonicalizer.countries(&mentions, nationalities)
+        })
+    }
+
+    /// ``transforms.normalize.fold`` as the canonical names use it.
+    fn fold(&self, text: &str) -> String {
+        self.canonicalizer.folder.fold(text)
     }
 
     /// BIO labels of the sentences of one document (given as words); ``extend`` grows entities to
@@ -120,23 +200,18 @@ impl EntityCore {
                 .collect()
         })
     }
+}
 
+impl EntityCore {
     /// ``(start, country)`` of the tokens of ``text`` that are nationality adjectives (الصيني -> الصين).
-    fn nationality_mentions(&self, py: Python<'_>, text: &str) -> Vec<(usize, String)> {
-        py.detach(|| {
-            let (tokens, words, _) = self.tokens(text);
-            let entries = self.tagger.words(words.iter().copied());
-            tokens
-                .iter()
-                .zip(entries)
-                .filter_map(|(&(start, _), word)| Some((start, word.country.clone()?)))
-                .collect()
-        })
-    }
-
-    /// ``feature_form`` of a word, from the word cache.
-    fn form(&self, word: &str) -> String {
-        self.tagger.words([word].into_iter()).remove(0).form.clone()
+    fn nationality_mentions(&self, text: &str) -> Vec<(usize, String)> {
+        let (tokens, words, _) = self.tokens(text);
+        let entries = self.tagger.words(words.iter().copied());
+        tokens
+            .iter()
+            .zip(entries)
+            .filter_map(|(&(start, _), word)| Some((start, word.country.clone()?)))
+            .collect()
     }
 }
 

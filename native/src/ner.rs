@@ -145,7 +145,7 @@ fn tail(s: &str, n: usize) -> &str {
 }
 
 /// ``strip_article``: ``form`` without a leading ال when at least two letters remain.
-fn strip_article(form: &str) -> &str {
+pub fn strip_article(form: &str) -> &str {
     match form.strip_prefix("ال") {
         Some(rest) if chars_len(rest) >= 2 => rest,
         _ => form,
@@ -158,7 +158,7 @@ fn article_split(form: &str) -> (String, String) {
 }
 
 /// ``proclitic_splits``: every (prefix, rest) reading, the unsplit one first.
-fn proclitic_splits(form: &str) -> Vec<(String, String)> {
+pub fn proclitic_splits(form: &str) -> Vec<(String, String)> {
     let mut splits = vec![(String::new(), form.to_string())];
     for conj in [None, Some(CONJUNCTIONS[0]), Some(CONJUNCTIONS[1])] {
         let after_conj = match conj {
@@ -213,7 +213,6 @@ fn bare_stem(form: &str) -> (String, String) {
 
 /// What tagging needs of one distinct word, computed once (``WordEntry`` and its rendered features).
 pub struct Word {
-    pub form: String,
     /// Gazetteer-form id of ``form`` (``NO_FORM`` if no name has that word).
     form_id: u32,
     /// Id of ``form`` among the words of the model's bigram attributes (``NO_FORM`` if none).
@@ -421,7 +420,6 @@ impl Tagger {
             country: nationality.map(|stem| lexicon.nationalities[&stem].clone()),
             key_count: lexicon.count(&key),
             key,
-            form,
             starts,
             own: scores,
             given,

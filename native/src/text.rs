@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
 use crate::pychars;
 
@@ -53,6 +53,8 @@ struct Classes {
     digit: Class,
     space: Class,
     assigned: Class,
+    /// Characters ``str.lower`` changes.
+    cased: Class,
 }
 
 fn classes() -> &'static Classes {
@@ -63,6 +65,7 @@ fn classes() -> &'static Classes {
         digit: Class::new(&pychars::DIGIT),
         space: Class::new(&pychars::SPACE),
         assigned: Class::new(&pychars::ASSIGNED),
+        cased: Class::new(&pychars::LOWERED),
     })
 }
 
@@ -214,21 +217,36 @@ fn feature_letter(c: char) -> Option<&'static str> {
 
 const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
+/// The lower case of one character when it has one (``str.lower`` without its Final_Sigma rule).
+pub fn lower_char(c: char) -> Option<&'static str> {
+    if c.is_ascii() {
+        return c.is_ascii_uppercase().then(|| ASCII_LOWER[c as usize - 'A' as usize]);
+    }
+    if !classes().cased.contains(c) {
+        return None;
+    }
+    pychars::LOWER
+        .binary_search_by_key(&(c as u32), |&(code, _)| code)
+        .ok()
+        .map(|found| pychars::LOWER[found].1)
+}
+
+const ASCII_LOWER: [&str; 26] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w",
+    "x", "y", "z",
+];
+
 /// ``str.lower``: one-character mappings from Python's table; a capital sigma needs its
 /// neighbours (Final_Sigma), which Rust's ``to_lowercase`` reads by the same rule.
-fn python_lower(text: &str) -> String {
+pub fn python_lower(text: &str) -> String {
     if text.contains('Σ') {
         return text.to_lowercase();
     }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-            continue;
-        }
-        match pychars::LOWER.binary_search_by_key(&(c as u32), |&(code, _)| code) {
-            Ok(found) => out.push_str(pychars::LOWER[found].1),
-            Err(_) => out.push(c),
+        match lower_char(c) {
+            Some(lowered) => out.push_str(lowered),
+            None => out.push(c),
         }
     }
     out
@@ -237,10 +255,14 @@ fn python_lower(text: &str) -> String {
 /// ``unicodedata.normalize("NFKC", text)`` of Python's Unicode version: code points unassigned
 /// there have no decomposition and compose with nothing, so they split the text into runs that
 /// the (newer) normalizer of the crate handles alike, and stay as they are.
-fn python_nfkc(text: &str) -> String {
-    if text.is_ascii() {
+pub fn python_nfkc(text: &str) -> String {
+    if is_python_nfkc(text) {
         return text.to_string();
     }
+    python_nfkc_slow(text)
+}
+
+fn python_nfkc_slow(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run = 0;
     for (at, c) in text.char_indices() {
@@ -252,6 +274,33 @@ fn python_nfkc(text: &str) -> String {
     }
     out.extend(text[run..].nfkc());
     out
+}
+
+/// Characters NFKC leaves alone whatever surrounds them: quick-check Yes and combining class 0.
+fn nfkc_inert() -> &'static [u64] {
+    static INERT: OnceLock<Vec<u64>> = OnceLock::new();
+    INERT.get_or_init(|| {
+        let mut bitmap = vec![0u64; 0x10000 / 64];
+        for code in 0..0x10000u32 {
+            let Some(c) = char::from_u32(code) else { continue };
+            let alone = unicode_normalization::is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes;
+            if alone && unicode_normalization::char::canonical_combining_class(c) == 0 {
+                bitmap[code as usize / 64] |= 1 << (code % 64);
+            }
+        }
+        bitmap
+    })
+}
+
+/// ``unicodedata.is_normalized("NFKC", text)``. Text already NFKC in the crate's (newer) Unicode
+/// is NFKC in Python's older one too: every character it has, it had then unchanged.
+pub fn is_python_nfkc(text: &str) -> bool {
+    let inert = nfkc_inert();
+    let fast = text.chars().all(|c| {
+        let code = c as usize;
+        code < 0x10000 && inert[code / 64] & (1 << (code % 64)) != 0
+    });
+    fast || unicode_normalization::is_nfkc_quick(text.chars()) == IsNormalized::Yes || python_nfkc_slow(text) == text
 }
 
 /// ``feature_form``: NFKC, no diacritics/tatweel, one alef/yaa/haa, ASCII digits, lower case.

@@ -107,12 +107,12 @@ def test_a_small_word_cache_is_emptied_without_changing_labels(crfsuite, monkeyp
 def test_threads_tag_at_once_with_the_same_results():
     tagger = EntityTagger.load()
     texts = corpus_texts(20)
-    expected = [tagger.core.spans(text) for text in texts]
+    expected = [tagger.core.tag(text) for text in texts]
     fresh = EntityTagger.load()  # an empty word cache, filled by both threads at once
-    results: list[list[list[tuple[int, int, str]]]] = [[], []]
+    results: list[list[list[tuple[int, int, str, str]]]] = [[], []]
 
     def run(k: int) -> None:
-        results[k] = [fresh.core.spans(text) for text in texts]
+        results[k] = [fresh.core.tag(text) for text in texts]
 
     threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
     for thread in threads:
