@@ -23,7 +23,7 @@ import calendar
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,12 +109,17 @@ def _alt(terms: Iterable[str]) -> str:
     return _trie_regex(trie)
 
 
+_WORD_ENDS = "\x00"  # trie key: the text's word must end here (no \w character follows)
+
+
 def _trie_regex(node: dict[str, Any]) -> str:
     branches = []
-    for ch in sorted(k for k in node if k):
+    for ch in sorted(k for k in node if k not in ("", _WORD_ENDS)):
         piece = r"\s+" if ch == " " else re.escape(ch)
         branches.append(piece + _trie_regex(node[ch]))
     optional = "" in node
+    if _WORD_ENDS in node and not optional:
+        branches.append(r"(?!\w)")
     if not branches:
         return ""
     body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -373,26 +378,50 @@ Resolver = Callable[[re.Match[str], Context], Candidate | None]
 
 
 @dataclass(frozen=True)
+class Starts:
+    """The words a rule's matches can begin with, after the clitics ``_LEAD`` allows (و ف, then ب ل ك).
+
+    A match begins with one of ``words`` or with a longer word that begins with one (عام begins
+    عامين), with the whole first word of a longer term (بعد of بعد الظهر), with one of ``whole``
+    as a whole word, or with digits that ``number`` matches (a regex that begins with a digit and
+    sees only that word). They must cover every match: ``tag_dates`` tries a rule only there.
+    """
+
+    words: Collection[str] = ()
+    whole: Collection[str] = ()
+    number: str | None = None
+    clitics: bool = True
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     pattern: re.Pattern[str]
     resolve: Resolver
+    starts: Starts
     keywords: tuple[str, ...] = ()  # run only if one of these occurs in the folded text
     trigger: re.Pattern[str] | None = None  # run only if this occurs in the folded text (every match holds it)
 
 
-_LEAD = r"(?<!\w)(?:[وف]?[بلك]?)"  # optional clitics before the expression (not in the span)
+_CLITICS = r"[وف]?[بلك]?"
+_LEAD = rf"(?<!\w)(?:{_CLITICS})"  # optional clitics before the expression (not in the span)
 _END = r"(?!\w)"
 
 
-def _begins(words: Iterable[str], *patterns: str) -> str:
-    """A lookahead naming every way an expression can begin: one of ``words`` or ``patterns``.
-
-    It changes no match (whatever follows it implies it). It only spares the regex engine trying
-    each optional leading group in turn at the many word starts that begin no expression: one
-    probe of one trie instead of one probe per group, which halves the cost of the widest rules.
-    """
-    return "(?=" + "|".join([*patterns, _alt(words)]) + ")"
+def _first_words(starts: Iterable[Starts]) -> str:
+    """Regex for a first word (after the clitics) from ``words`` or ``whole`` of any of ``starts``, as one trie."""
+    trie: dict[str, Any] = {}
+    for start in starts:
+        for term, whole in [*((t, False) for t in start.words), *((t, True) for t in start.whole)]:
+            folded = fold_term(term)
+            word = re.split(r"\W", folded, maxsplit=1)[0]
+            if not word:
+                raise ValueError(f"a first word must begin with a word character: {term!r}")
+            node = trie
+            for ch in word:
+                node = node.setdefault(ch, {})
+            node[_WORD_ENDS if whole or word != folded else ""] = {}
+    return _trie_regex(trie) if trie else "(?!)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,19 +553,13 @@ def _strip_clitics(word: str) -> str:
 
 
 _YEAR_WORDS = rf"(?:الف|الفين|الفان|الفي)(?:\s+و\s*(?:{_CARD}))*"
+_CAL_STARTS = Starts(
+    words=[*_L.weekdays, *_L.ordinals, "اول", *_L.gregorian_months, *_L.hijri_months],
+    whole=[*_L.dayparts, "منتصف", "هذا", "هذه", "اليوم", "يوم", "شهر"],
+    number=r"\d{1,2}(?!\d)",
+)
 _CAL = re.compile(
     _LEAD
-    + _begins(
-        [
-            *_L.dayparts,
-            *("منتصف", "هذا", "هذه", "اليوم", "يوم", "اول", "شهر"),
-            *_L.weekdays,
-            *_L.ordinals,
-            *_L.gregorian_months,
-            *_L.hijri_months,
-        ],
-        r"\d",
-    )
     + rf"""(?P<x>
     (?:(?P<part>{_DAYPART}|منتصف\s+ليل)\s+(?=\S*\s*\d|يوم))?
     (?:(?P<dem>هذا|هذه)\s+|اليوم\s+(?=\d))?
@@ -750,9 +773,13 @@ def _hijri_candidate(
     return Candidate(start, end, "DATE", value, hijri=f"{hyear:04d}-{month:02d}", grain="month")
 
 
+_YEAR_STARTS = Starts(
+    words=[*_L.cardinals, "الف"],
+    whole=["عام", "العام", "سنة", "السنة", "عامي", "سنتي"],
+    number=r"\d{3,4}(?!\d)",
+)
 _YEAR = re.compile(
     _LEAD
-    + _begins(["عام", "العام", "سنة", "السنة", "عامي", "سنتي", *_L.cardinals, "الف"], r"\d")
     + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+(?P<par>\(\s*)?)?
     (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS})
        |(?P<yw3>{_YEAR_WORDS}))
@@ -819,6 +846,7 @@ def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
     return bool(re.search(r"\d[.,:/]$", left) or re.match(r"^[.,:/%]\d|^%", right))
 
 
+_NUMERIC_STARTS = Starts(words=_L.weekdays, whole=["من", "بين"], number=r"\d{1,4}(?!\d)", clitics=False)
 _NUMERIC = re.compile(
     rf"(?<![\w./:-])(?P<x>(?:(?P<wd>{_WD})\s*[،,]?\s*(?:(?<=\s)(?:يوم|في)\s+)?)?"
     r"(?:(?P<ropen>من|بين)\s+(?P<d0>\d{1,2})\s*(?:-|حتي|الي|و)\s*)?"
@@ -920,9 +948,9 @@ def _day_month_value(day: int, month: int, ctx: Context, start: int, end: int) -
     return f"{year:04d}-{month:02d}-{day:02d}"
 
 
+_RELDAY_STARTS = Starts(words=_L.relative_days, whole=[*_L.dayparts, "يوم"])
 _RELDAY = re.compile(
     _LEAD
-    + _begins([*_L.dayparts, "يوم", *_L.relative_days])
     + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+(?:من\s+)?)?(?:يوم\s+)?(?P<rel>{_REL_DAY})
     (?:\s*[،,]?\s*(?:يوم\s+)?(?P<wd>{_WD}))?){_END}""",
     re.VERBOSE,
@@ -973,9 +1001,9 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", value)
 
 
+_WEEKDAY_STARTS = Starts(words=_L.weekdays, whole=[*_L.dayparts, "هذا", "الاسبوع", "يوم", "يومي"])
 _WEEKDAY = re.compile(
     _LEAD
-    + _begins([*_L.dayparts, "هذا", "الاسبوع", "يوم", *_L.weekdays])
     + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+)?
     (?:(?:(?P<pdem>هذا)\s+)?(?P<pwk>الاسبوع)(?:\s+(?P<padj>{_ADJ}))?\s+)?
     (?:(?:يوم|يومي)\s+)?(?P<wd>{_WD})
@@ -1045,6 +1073,7 @@ def _weekday_with_day(weekday: int, dn: str, with_fi: bool, anchor: dt.date) -> 
     return min(options, key=lambda d: abs((d - anchor).days)).isoformat()
 
 
+_MONTH_DAY_STARTS = Starts(words=_L.ordinals, whole=["ما", "من", "بين"], number=r"\d{1,2}(?!\d)")
 _MONTH_DAY = re.compile(
     _LEAD
     + rf"""(?:ما\s+)?(?P<x>(?:(?P<open>من|بين)\s+)?(?P<day>\d{{1,2}}|{_ORD})
@@ -1073,9 +1102,9 @@ def _month_day_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 # Calendar units without their article: "اسبوع" -> "week" (the lexicon writes them with ال).
 _UNIT_GRAIN = {word.removeprefix("ال"): grain for word, grain in _L.period_units.items()}
+_PERIOD_STARTS = Starts(whole=["هذا", "هذه", *(article + unit for unit in _UNIT_GRAIN for article in ("ال", "ل"))])
 _PERIOD = re.compile(
     _LEAD
-    + _begins(["هذا", "هذه", *(article + unit for unit in _UNIT_GRAIN for article in ("ال", "ل"))])
     + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?P<unit>(?:ال|(?<=ل)ل)(?:{_alt(_UNIT_GRAIN)}))
     (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
     re.VERBOSE,
@@ -1101,9 +1130,13 @@ def _period_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", _shift_period(grain, offset, ctx.anchor), grain=grain)
 
 
+_DURATION_STARTS = Starts(
+    words=_L.units,
+    whole=[*_L.raw["approx_words"], *_L.cardinals, *_L.vague, "نصف", "ربع"],
+    number=r"\d+(?!\w)",
+)
 _DURATION = re.compile(
     _LEAD
-    + _begins([*_L.raw["approx_words"], *_L.cardinals, *_L.vague, "نصف", "ربع", *_L.units], r"\d")
     + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
     (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين|واحد|واحدة))?
       (?:(?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?|\s+{_QTY}\s*)(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
@@ -1240,9 +1273,15 @@ def _ago_value(unit: str, amount: float, anchor: dt.date | None) -> str:
 
 _UNITS_BARE_WORDS = [w for w in _L.units if not w.startswith("ال")]
 _UNITS_BARE = _alt(_UNITS_BARE_WORDS)
+_PLURAL_REL_STARTS = Starts(
+    whole=[
+        *(article + word for word in _L.cardinals for article in ("", "ال")),
+        *(article + word for word in _UNITS_BARE_WORDS for article in ("", "ال", "ل")),
+    ],
+    number=r"\d+(?!\w)",
+)
 _PLURAL_REL = re.compile(
     _LEAD
-    + _begins((article + word for word in [*_L.cardinals, *_UNITS_BARE_WORDS] for article in ("", "ال", "ل")), r"\d")
     + rf"""(?P<x>(?:(?P<n0>\d+|{_NUMWORDS}|(?:ال)?(?:{_CARD}))\s+)?
     (?P<u>(?:ال|(?<=ل)ل)?(?:{_UNITS_BARE}))
     (?:\s+(?:ال)?(?P<n>\d+|{_NUMWORDS}|القليلة|الاخيرة))?
@@ -1274,9 +1313,9 @@ def _plural_rel_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 _HOUR_WORDS = {w: n for w, n in _L.ordinals.items() if n <= 12 and (w.endswith("ة") or w.endswith("ي"))}
 _HOUR_WORDS.update({"الواحدة": 1, "الحادية عشر": 11, "الثانية عشر": 12})
 _BARE_HOUR_BEFORE = re.compile(r"(?:^|\s)[وف]?(?:في|عند)\s+$")
+_TIME_STARTS = Starts(words=_HOUR_WORDS, whole=["بعد", "الظهر", "مساء", "صباح", "الساعة"], number=r"\d{1,4}(?!\d)")
 _TIME = re.compile(
     _LEAD
-    + _begins(["بعد", "الظهر", "مساء", "صباح", "الساعة", *_HOUR_WORDS], r"\d")
     + rf"""(?P<x>(?:(?P<pre>بعد\s+الظهر|الظهر|مساء|صباح)\s+)?(?P<sa>الساعة\s+(?:الـ?\s*)?)?
     (?:(?P<hhmm>\d{{3,4}})(?=\s*(?:{_PM})(?<![مص]))|(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?(?::(?P<se>\d{{2}}))?|(?P<hw>{_alt(_HOUR_WORDS)}))
     (?:\s*(?:و\s*)?(?P<frac>النصف|نصف|الربع|ربع|الثلث|ثلث|ثلاثة\s+ارباع)
@@ -1352,6 +1391,7 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 
 _FIXED_TIMES = _table(_L.raw["fixed_times"])
+_FIXED_TIME_STARTS = Starts(whole=_FIXED_TIMES, number=r"\d{1,2}(?!\w)")
 _FIXED_TIME = re.compile(_LEAD + rf"(?P<x>(?:(?P<h>\d{{1,2}}(?::\d{{2}})?)\s+)?(?P<t>{_alt(_FIXED_TIMES)})){_END}")
 
 
@@ -1366,9 +1406,13 @@ def _fixed_time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 
 _HOUR = rf"(?:(?:الـ?\s*)?\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
+_TIME_RANGE_STARTS = Starts(
+    words=[*_HOUR_WORDS, *_L.cardinals, *(f"ال{digit}" for digit in "0123456789")],  # الـ12 folds to ال12
+    whole=["من", "بين", "الساعة", "ال"],
+    number=r"\d{1,2}(?!\d)",
+)
 _TIME_RANGE = re.compile(
     _LEAD
-    + _begins(["من", "بين", "الساعة", *_HOUR_WORDS, *_L.cardinals], r"\d", r"الـ?\s*\d")
     + rf"""(?P<x>(?:(?P<open>من|بين)\s+)?(?:الساعة\s+)?(?P<h1>{_HOUR})(?:\s*(?P<p1>{_PM}))?
     \s*(?P<sep>-|(?:و\s*)?الي|(?:و\s*)?حتي|و)\s*(?:الساعة\s+(?:الـ?\s*)?)?(?P<h2>{_HOUR})
     (?:\s*و\s*(?P<f2>النصف|الربع))?(?:\s*(?P<p2>{_PM}))?){_END}""",
@@ -1416,6 +1460,9 @@ def _time_range_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "TIME", value, grain="range")
 
 
+_DAYPART_PHRASE_STARTS = Starts(
+    whole=["الليلة", "ليلة", "وقت", "اواخر", "اول", "الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "بعد"]
+)
 _DAYPART_PHRASE = re.compile(
     _LEAD
     + r"""(?P<x>(?P<last>الليلة\s+(?:الماضية|البارحة)|ليلة\s+البارحة)
@@ -1442,6 +1489,7 @@ def _daypart_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "TIME", f"{date}T{_DAYPART_CODES[part]}", dateless_time=True)
 
 
+_ALL_OF_STARTS = Starts(whole=["طوال", "طيلة"])
 _ALL_OF = re.compile(_LEAD + r"(?P<x>(?:طوال|طيلة)\s+(?P<u>(?:ال)?(?:يوم|اسبوع|شهر|عام|سنة)))" + _END)
 
 
@@ -1452,6 +1500,7 @@ def _all_of_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DURATION", _SET_UNIT[unit], grain="other")
 
 
+_WEEKEND_STARTS = Starts(whole=["عطلة"])
 _WEEKEND = re.compile(_LEAD + rf"(?P<x>عطلة\s+نهاية\s+(?:(?P<dem>هذا)\s+)?الاسبوع(?:\s+(?P<adj>{_ADJ}))?){_END}")
 
 
@@ -1461,11 +1510,14 @@ def _weekend_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{_shift_period('week', offset, ctx.anchor)}-WE", grain="other")
 
 
-_CENTURY_WORDS = _alt([*_L.centuries, *(fold_term(w) for w in _L.raw["relative_century"])])
+_CENTURY_TERMS = [*_L.centuries, *(fold_term(w) for w in _L.raw["relative_century"])]
+_CENTURY_WORDS = _alt(_CENTURY_TERMS)
+_DECADE_STARTS = Starts(whole=[article + decade for decade in _L.decades for article in ("", "ال")])
 _DECADE = re.compile(
     _LEAD + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_CENTURY_WORDS}))?){_END}""",
     re.VERBOSE,
 )
+_CENTURY_STARTS = Starts(whole=_CENTURY_TERMS)
 _CENTURY = re.compile(
     _LEAD + rf"""(?P<x>(?P<c>{_CENTURY_WORDS})){_END}""",
     re.VERBOSE,
@@ -1497,6 +1549,7 @@ def _century_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", _century_value(m.group("c"), ctx.anchor), grain="century")
 
 
+_SEASON_STARTS = Starts(words=_L.seasons, whole=["هذا", "هذه", "فصل"])
 _SEASON = re.compile(
     _LEAD
     + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?:فصل\s+)?(?P<s>{_alt(_L.seasons)})
@@ -1532,6 +1585,7 @@ def _season_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{year:04d}-{season}", grain="season")
 
 
+_PRESENT_STARTS = Starts(whole=_L.present_refs)
 _PRESENT = re.compile(_LEAD + rf"(?P<x>{_alt(_L.present_refs)}){_END}")
 
 
@@ -1542,9 +1596,9 @@ def _present_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", _L.present_refs[re.sub(r"\s+", " ", m.group("x"))], grain="other")
 
 
+_SET_STARTS = Starts(whole=["كل", "ايام", "مرة", "مرتين", "مرتان", *_L.sets, *_L.cardinals], number=r"\d+(?!\w)")
 _SET = re.compile(
     _LEAD
-    + _begins(["كل", "ايام", "مرة", "مرتين", "مرتان", *_L.sets, *_L.cardinals], r"\d")
     + rf"""(?P<x>كل\s+(?:يوم\s+)?(?P<wd>{_WD}|{_WD_BARE})
     |(?P<fixed>{_alt(_L.sets)})
     |كل\s+(?:(?P<n>\d+|{_NUMWORDS})\s+)?(?P<u>{_UNITS})
@@ -1579,6 +1633,7 @@ def _set_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "SET", _SET_UNIT[unit], grain="other")
 
 
+_HOLIDAY_STARTS = Starts(whole=["عشية", "غداة", "يوم", *_L.holidays])
 _HOLIDAY = re.compile(
     _LEAD + rf"(?P<x>(?:(?P<eve>عشية|غداة)\s+|يوم\s+(?=عيد))?(?P<h>{_alt(_L.holidays)}))(?:\s+(?P<y>\d{{4}}))?{_END}"
 )
@@ -1626,38 +1681,87 @@ def _holiday_candidate(
 
 # Order is the tie-break when two candidates cover the same span (earlier wins).
 RULES: tuple[Rule, ...] = (
-    Rule("calendar", _CAL, _cal_resolve),
-    Rule("numeric", _NUMERIC, _numeric_resolve, trigger=re.compile(r"\d\s*[/.-]\s*\d")),
-    Rule("relative_day", _RELDAY, _relday_resolve, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
-    Rule("time", _TIME, _time_resolve),
-    Rule("weekday", _WEEKDAY, _weekday_resolve, tuple(w.removeprefix("ال") for w in _L.weekdays)),
-    Rule("month_day", _MONTH_DAY, _month_day_resolve, ("الشهر",)),
-    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
-    Rule("time_range", _TIME_RANGE, _time_range_resolve, ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":")),
-    Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
+    Rule("calendar", _CAL, _cal_resolve, _CAL_STARTS),
+    Rule("numeric", _NUMERIC, _numeric_resolve, _NUMERIC_STARTS, trigger=re.compile(r"\d\s*[/.-]\s*\d")),
+    Rule("relative_day", _RELDAY, _relday_resolve, _RELDAY_STARTS, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
+    Rule("time", _TIME, _time_resolve, _TIME_STARTS),
+    Rule("weekday", _WEEKDAY, _weekday_resolve, _WEEKDAY_STARTS, tuple(w.removeprefix("ال") for w in _L.weekdays)),
+    Rule("month_day", _MONTH_DAY, _month_day_resolve, _MONTH_DAY_STARTS, ("الشهر",)),
+    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, _FIXED_TIME_STARTS, ("منتصف", "الظهيرة")),
+    Rule(
+        "time_range",
+        _TIME_RANGE,
+        _time_range_resolve,
+        _TIME_RANGE_STARTS,
+        ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":"),
+    ),
+    Rule("all_of", _ALL_OF, _all_of_resolve, _ALL_OF_STARTS, ("طوال", "طيلة")),
     Rule(
         "daypart",
         _DAYPART_PHRASE,
         _daypart_resolve,
+        _DAYPART_PHRASE_STARTS,
         ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة"),
     ),
-    Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
-    Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
-    Rule("period", _PERIOD, _period_resolve),
-    Rule("year", _YEAR, _year_resolve),
-    Rule("decade", _DECADE, _decade_resolve, ("ينات", "ينيات")),
-    Rule("century", _CENTURY, _century_resolve, ("القرن",)),
-    Rule("season", _SEASON, _season_resolve, ("ربيع", "صيف", "خريف", "شتاء")),
-    Rule("set", _SET, _set_resolve, ("كل", "يا", "مر", "ايام", "بعد")),
+    Rule("weekend", _WEEKEND, _weekend_resolve, _WEEKEND_STARTS, ("عطلة",)),
+    Rule("holiday", _HOLIDAY, _holiday_resolve, _HOLIDAY_STARTS, ("عيد", "عرفة", "راس السنة", "المولد")),
+    Rule("period", _PERIOD, _period_resolve, _PERIOD_STARTS),
+    Rule("year", _YEAR, _year_resolve, _YEAR_STARTS),
+    Rule("decade", _DECADE, _decade_resolve, _DECADE_STARTS, ("ينات", "ينيات")),
+    Rule("century", _CENTURY, _century_resolve, _CENTURY_STARTS, ("القرن",)),
+    Rule("season", _SEASON, _season_resolve, _SEASON_STARTS, ("ربيع", "صيف", "خريف", "شتاء")),
+    Rule("set", _SET, _set_resolve, _SET_STARTS, ("كل", "يا", "مر", "ايام", "بعد")),
     Rule(
         "plural_relative",
         _PLURAL_REL,
         _plural_rel_resolve,
+        _PLURAL_REL_STARTS,
         ("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت"),
     ),
-    Rule("duration", _DURATION, _duration_resolve),
-    Rule("present", _PRESENT, _present_resolve, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
+    Rule("duration", _DURATION, _duration_resolve, _DURATION_STARTS),
+    Rule("present", _PRESENT, _present_resolve, _PRESENT_STARTS, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
 )
+
+# Where a rule can match: one scan finds the words any rule can begin with (clitics included, any
+# digits for the numbers), and each such word, looked up once, names the rules to try there.
+_FIRST_WORD = re.compile(rf"(?<!\w)(?={_CLITICS}(?:{_first_words(rule.starts for rule in RULES)}|\d))\w+")
+_RULE_FIRST_WORDS = tuple(
+    re.compile(
+        (_CLITICS if rule.starts.clitics else "")
+        + f"(?:{_first_words([rule.starts])}{'|' + rule.starts.number if rule.starts.number else ''})"
+    )
+    for rule in RULES
+)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rules_beginning(word: str) -> tuple[int, ...]:
+    """Indices of the rules whose matches can begin with ``word`` (a whole word of the folded text)."""
+    return tuple(index for index, first_words in enumerate(_RULE_FIRST_WORDS) if first_words.match(word))
+
+
+def _rule_matches(folded: str) -> Iterator[tuple[int, re.Match[str]]]:
+    """Each rule's matches in rule order, as ``rule.pattern.finditer(folded)`` finds them.
+
+    A rule is tried only at the words it can begin with, left to right, each try starting after the
+    previous match: ``pattern.match(folded, start)`` is the attempt ``finditer`` makes at ``start``
+    (lookbehinds still see the text before it), and no match can start anywhere else.
+    """
+    starts: dict[int, list[int]] = {}
+    for word in _FIRST_WORD.finditer(folded):
+        for index in _rules_beginning(word.group()):
+            starts.setdefault(index, []).append(word.start())
+    for index in sorted(starts):
+        rule = RULES[index]
+        if rule.keywords and not any(k in folded for k in rule.keywords):
+            continue
+        if rule.trigger is not None and not rule.trigger.search(folded):
+            continue
+        end = 0
+        for start in starts[index]:
+            if start >= end and (match := rule.pattern.match(folded, start)):
+                yield index, match
+                end = match.end()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1841,16 +1945,11 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
     folded, offsets = fold_with_offsets(text)
     ctx = Context(folded, _anchor(published), text, offsets)
     candidates: list[Candidate] = []
-    for index, rule in enumerate(RULES):
-        if rule.keywords and not any(k in folded for k in rule.keywords):
-            continue
-        if rule.trigger is not None and not rule.trigger.search(folded):
-            continue
-        for match in rule.pattern.finditer(folded):
-            cand = rule.resolve(match, ctx)
-            if cand is not None and cand.end > cand.start:
-                cand.rule = index
-                candidates.append(cand)
+    for index, match in _rule_matches(folded):
+        cand = RULES[index].resolve(match, ctx)
+        if cand is not None and cand.end > cand.start:
+            cand.rule = index
+            candidates.append(cand)
     selected = _select(candidates)
     _attach_modifiers(selected, ctx)
     selected = _resolve_in_discourse(_merge_ranges(_select(selected), ctx), ctx)
