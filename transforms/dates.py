@@ -383,13 +383,15 @@ class Starts:
 
     A match begins with one of ``words`` or with a longer word that begins with one (عام begins
     عامين), with the whole first word of a longer term (بعد of بعد الظهر), with one of ``whole``
-    as a whole word, or with digits that ``number`` matches (a regex that begins with a digit and
-    sees only that word). They must cover every match: ``tag_dates`` tries a rule only there.
+    as a whole word, or with digits that ``number`` matches (a regex that sees only that word),
+    maybe glued to one of ``number_prefixes``. They must cover every match: ``tag_dates`` tries a
+    rule only there.
     """
 
     words: Collection[str] = ()
     whole: Collection[str] = ()
     number: str | None = None
+    number_prefixes: Collection[str] = ()
     clitics: bool = True
 
 
@@ -408,8 +410,12 @@ _LEAD = rf"(?<!\w)(?:{_CLITICS})"  # optional clitics before the expression (not
 _END = r"(?!\w)"
 
 
-def _first_words(starts: Iterable[Starts]) -> str:
-    """Regex for a first word (after the clitics) from ``words`` or ``whole`` of any of ``starts``, as one trie."""
+def _first_words(starts: Collection[Starts], number: str | None) -> str:
+    """Regex for the first word of a match of any of ``starts``, after the clitics.
+
+    One trie holds their words (a whole word must end where its entry ends); a word of digits
+    must match ``number``, maybe glued to a number prefix.
+    """
     trie: dict[str, Any] = {}
     for start in starts:
         for term, whole in [*((t, False) for t in start.words), *((t, True) for t in start.whole)]:
@@ -421,7 +427,11 @@ def _first_words(starts: Iterable[Starts]) -> str:
             for ch in word:
                 node = node.setdefault(ch, {})
             node[_WORD_ENDS if whole or word != folded else ""] = {}
-    return _trie_regex(trie) if trie else "(?!)"
+    alternatives = [_trie_regex(trie)] if trie else []
+    if number:
+        prefixes = [prefix for start in starts for prefix in start.number_prefixes]
+        alternatives.append(f"(?:{_alt(prefixes)})?(?:{number})" if prefixes else number)
+    return "|".join(alternatives)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1407,9 +1417,10 @@ def _fixed_time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 _HOUR = rf"(?:(?:الـ?\s*)?\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
 _TIME_RANGE_STARTS = Starts(
-    words=[*_HOUR_WORDS, *_L.cardinals, *(f"ال{digit}" for digit in "0123456789")],  # الـ12 folds to ال12
+    words=[*_HOUR_WORDS, *_L.cardinals],
     whole=["من", "بين", "الساعة", "ال"],
     number=r"\d{1,2}(?!\d)",
+    number_prefixes=["ال"],  # الـ12 folds to ال12
 )
 _TIME_RANGE = re.compile(
     _LEAD
@@ -1722,14 +1733,13 @@ RULES: tuple[Rule, ...] = (
     Rule("present", _PRESENT, _present_resolve, _PRESENT_STARTS, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
 )
 
+
 # Where a rule can match: one scan finds the words any rule can begin with (clitics included, any
 # digits for the numbers), and each such word, looked up once, names the rules to try there.
-_FIRST_WORD = re.compile(rf"(?<!\w)(?={_CLITICS}(?:{_first_words(rule.starts for rule in RULES)}|\d))\w+")
+_ANY_FIRST_WORD = _first_words([rule.starts for rule in RULES], number=r"\d")
+_FIRST_WORD = re.compile(rf"(?<!\w)(?={_CLITICS}(?:{_ANY_FIRST_WORD}))\w+")
 _RULE_FIRST_WORDS = tuple(
-    re.compile(
-        (_CLITICS if rule.starts.clitics else "")
-        + f"(?:{_first_words([rule.starts])}{'|' + rule.starts.number if rule.starts.number else ''})"
-    )
+    re.compile((_CLITICS if rule.starts.clitics else "") + f"(?:{_first_words([rule.starts], rule.starts.number)})")
     for rule in RULES
 )
 
