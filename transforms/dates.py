@@ -19,6 +19,7 @@ need an anchor are written as TIMEX3 ``X`` placeholders.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import datetime as dt
 import functools
@@ -68,21 +69,44 @@ _REMOVED_RE = re.compile(f"[{_REMOVED}]+")
 _REMOVED_SET = frozenset(_REMOVED)
 
 
-def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
-    """Fold ``text`` for matching; the list maps folded indices to ``text`` indices (None: identity)."""
+class FoldedOffsets:
+    """Folded index -> ``text`` index, kept as the shift after each run of removed characters.
+
+    Removed characters are sparse and few indices are ever mapped (a match's ends), so a lookup
+    bisects the runs instead of building a list as long as the text.
+    """
+
+    def __init__(self, length: int, run_starts: list[int], shifts: list[int]) -> None:
+        self._length = length
+        self._run_starts = run_starts  # folded index where each removed run was
+        self._shifts = shifts  # characters removed up to and including that run
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        runs = bisect.bisect_right(self._run_starts, index)
+        return index + self._shifts[runs - 1] if runs else index
+
+
+def fold_with_offsets(text: str) -> tuple[str, FoldedOffsets | None]:
+    """Fold ``text`` for matching, with the map from folded indices to ``text`` indices (None: identity)."""
     one = text
     for char, replacement in _ONE_TO_ONE:  # str.translate looks each character up in a dict: 20x slower
         if char in one:
             one = one.replace(char, replacement)
     if not _REMOVED_RE.search(one):
         return one, None
-    keep: list[int] = []
-    previous = 0
-    for match in _REMOVED_RE.finditer(one):  # removed characters are sparse: copy the runs between them
-        keep.extend(range(previous, match.start()))
-        previous = match.end()
-    keep.extend(range(previous, len(one)))
-    return _REMOVED_RE.sub("", one), keep
+    run_starts: list[int] = []
+    shifts: list[int] = []
+    removed = 0
+    for run in _REMOVED_RE.finditer(one):
+        run_starts.append(run.start() - removed)
+        removed += run.end() - run.start()
+        shifts.append(removed)
+    return _REMOVED_RE.sub("", one), FoldedOffsets(len(one) - removed, run_starts, shifts)
 
 
 def fold_term(term: str) -> str:
@@ -346,7 +370,7 @@ class Context:
     folded: str
     anchor: dt.date | None
     original: str = ""
-    offsets: list[int] | None = None
+    offsets: FoldedOffsets | None = None
 
     def to_original(self, index: int) -> int:
         return index if self.offsets is None else self.offsets[index]
@@ -1966,7 +1990,7 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
     return [_to_annotation(c, text, offsets) for c in selected]
 
 
-def _to_annotation(cand: Candidate, text: str, offsets: list[int] | None) -> Annotation:
+def _to_annotation(cand: Candidate, text: str, offsets: FoldedOffsets | None) -> Annotation:
     if offsets is None:
         start, end = cand.start, cand.end
     else:
