@@ -337,8 +337,6 @@ def _hijri_year_to_gregorian(year: int) -> int:
 # Matching context and candidates
 # ---------------------------------------------------------------------------------------------
 
-_WORD_BEFORE = re.compile(r"(\S+)\s*$")
-_WORD_AFTER = re.compile(r"^\s*(\S+)")
 _CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]")
 _FUTURE_MARKERS = re.compile(
     r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|اقتراب|قبيل|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
@@ -346,6 +344,11 @@ _FUTURE_MARKERS = re.compile(
     r"|[وف]?س(?!يا|يدة|يدا|يدي|يده|يطر|ينا|ينم|يما|يول|يوف|يرة|يرك|يرا|تاد|تار|تين|تمائ|تود|تي|ته|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه"
     r"|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)[يتنا]\w{2,})"
 )
+
+
+_FUTURE_AFTER = re.compile(r"\s*(?:المقبل|القادم|المقبلة|القادمة)(?!\w)")
+_SPACES = re.compile(r"\s+")
+_DAY_VALUE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -376,12 +379,14 @@ class Context:
         return index if self.offsets is None else self.offsets[index]
 
     def word_before(self, start: int) -> str:
-        m = _WORD_BEFORE.search(self.folded, max(0, start - 40), start)
-        return m.group(1) if m else ""
+        """The last whitespace-separated word of the 40 characters before ``start`` (maybe cut)."""
+        words = self.folded[max(0, start - 40) : start].split()
+        return words[-1] if words else ""
 
     def word_after(self, end: int) -> str:
-        m = _WORD_AFTER.search(self.folded[end : end + 40])
-        return m.group(1) if m else ""
+        """The first whitespace-separated word of the 40 characters from ``end`` (maybe cut)."""
+        words = self.folded[end : end + 40].split(maxsplit=1)
+        return words[0] if words else ""
 
     def future(self, start: int, end: int) -> bool:
         """Does the clause around [start, end) speak of the future (سوف، سيزور، المقبل ...)?"""
@@ -393,9 +398,7 @@ class Context:
         cut = _CLAUSE_BREAK.search(right)
         if cut:
             right = right[: cut.start()]
-        return bool(_FUTURE_MARKERS.search(left)) or bool(
-            re.match(r"\s*(?:المقبل|القادم|المقبلة|القادمة)(?!\w)", right)
-        )
+        return bool(_FUTURE_MARKERS.search(left)) or bool(_FUTURE_AFTER.match(right))
 
 
 Resolver = Callable[[re.Match[str], Context], Candidate | None]
@@ -582,8 +585,11 @@ _SEASON_BLOCK = frozenset(fold_term(w) for w in _L.raw["season_blockers"])
 _HOLIDAY_HONORIFIC = r"(?:\s+(?:المبارك|الكريم|الفضيل|المعظم|المجيد))?"
 
 
+_CLITICS_BEFORE_ARTICLE = re.compile(r"^[وف]?[بلك]?(?=ال)")
+
+
 def _strip_clitics(word: str) -> str:
-    return re.sub(r"^[وف]?[بلك]?(?=ال)", "", word)
+    return _CLITICS_BEFORE_ARTICLE.sub("", word)
 
 
 _YEAR_WORDS = rf"(?:الف|الفين|الفان|الفي)(?:\s+و\s*(?:{_CARD}))*"
@@ -626,8 +632,8 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         cand.start = m.start("wd")  # "يوم" before a weekday is outside the span
     if m.group("same") or m.group("same2"):
         cand.same_year = True
-    if m.group("part") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
-        part = re.sub(r"\s+", " ", m.group("part"))
+    if m.group("part") and _DAY_VALUE.fullmatch(cand.value):
+        part = _SPACES.sub(" ", m.group("part"))
         code = "T00:00" if part == "منتصف ليل" else "T" + _L.dayparts[part]
         cand.type, cand.value = "TIME", cand.value + code
     elif m.group("part"):
@@ -823,6 +829,9 @@ _YEAR = re.compile(
 _HIJRI_ERA = frozenset(fold_term(e) for e in _L.raw["hijri_era"])
 
 
+_CLAUSE_OR_RANGE_ENDS = re.compile(r"\s*(?:[.،,؛!?]|الي|حتي|$)")
+
+
 def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
     text = m.group("y")
@@ -838,7 +847,7 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
                 or ctx.word_before(start) not in {"في", "من", "الي", "حتي", "منذ", "مواليد"}
                 or _number_context_blocked(ctx, start, end)
                 # a lone "ألفي/ألفين" is a count ("أكثر من ألفي جريح") unless the clause or a range ends there
-                or (" " not in m.group("yw3") and not re.match(r"\s*(?:[.،,؛!?]|الي|حتي|$)", ctx.folded[end : end + 5]))
+                or (" " not in m.group("yw3") and not _CLAUSE_OR_RANGE_ENDS.match(ctx.folded[end : end + 5]))
             )
         ):
             return None
@@ -867,6 +876,10 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{year:04d}", grain="year", explicit_year=True)
 
 
+_NUMBER_GLUED_BEFORE = re.compile(r"\d[.,:/]$")
+_NUMBER_GLUED_AFTER = re.compile(r"^[.,:/%]\d|^%")
+
+
 def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
     before, after = ctx.word_before(start), ctx.word_after(end)
     if _strip_clitics(before) in _NUMBER_BLOCK_BEFORE or before in _NUMBER_BLOCK_BEFORE:
@@ -877,7 +890,7 @@ def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
         return True
     left = ctx.folded[max(0, start - 2) : start]
     right = ctx.folded[end : end + 2]
-    return bool(re.search(r"\d[.,:/]$", left) or re.match(r"^[.,:/%]\d|^%", right))
+    return bool(_NUMBER_GLUED_BEFORE.search(left) or _NUMBER_GLUED_AFTER.match(right))
 
 
 _NUMERIC_STARTS = Starts(words=_L.weekdays, whole=["من", "بين"], number=r"\d{1,4}(?!\d)", clitics=False)
@@ -1181,11 +1194,16 @@ _DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?<!\w)(?P<u>{_UNITS})(?P<on
 _DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
 _AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
 _TIME_UNITS = {"S", "M", "H"}
+_UNIT_AFTER_FRACTION = re.compile(r"\s+(?:العام|السنة|الساعة|الشهر|اليوم)$")
+_AND_A_HALF = re.compile(r"و\s*(?:نصف|النصف)$")
+_AND_A_QUARTER = re.compile(r"و\s*(?:ربع|الربع)$")
+_FROM_NOW = re.compile(r"\s+من\s+الان(?!\w)")
+_THEN_MIN = re.compile(r"\s*من(?!\w)")  # "قبل عامين من ...": before something else, not ago
 
 
 def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
-    body = re.sub(r"\s+(?:العام|السنة|الساعة|الشهر|اليوم)$", "", m.group("body"))  # "عامين ونصف العام"
+    body = _UNIT_AFTER_FRACTION.sub("", m.group("body"))  # "عامين ونصف العام"
     parts: list[tuple[str, float | None]] = []
     explicit = False
     for part in _DURATION_PART.finditer(body):
@@ -1210,13 +1228,13 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         parts.append((unit, amount))
     if not parts:
         return None
-    if re.search(r"و\s*(?:نصف|النصف)$", body):
+    if _AND_A_HALF.search(body):
         unit, amount = parts[-1]
         parts[-1] = (unit, (amount or 0) + 0.5 if amount is not None else None)
-    elif re.search(r"و\s*(?:ربع|الربع)$", body):
+    elif _AND_A_QUARTER.search(body):
         unit, amount = parts[-1]
         parts[-1] = (unit, (amount or 0) + 0.25 if amount is not None else None)
-    complete = bool(re.search(r"كامل", body))
+    complete = "كامل" in body
     trigger = _DURATION_TRIGGER.search(ctx.folded, max(0, start - 20), start)
     if not (explicit or len(parts) > 1 or complete or m.group("approx") or trigger):
         return None
@@ -1239,12 +1257,12 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         ):
             return None  # "سنوات الحرب", "أيام شهر رمضان": a construct, not a duration
     value = _duration_value(parts)
-    from_now = re.match(r"\s+من\s+الان(?!\w)", ctx.folded[end : end + 12])
+    from_now = _FROM_NOW.match(ctx.folded[end : end + 12])
     if from_now and ctx.anchor is not None and all(a is not None for _, a in parts):
         past = bool(_AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start))
         return Candidate(start, end + from_now.end(), "DATE", _shifted_day(parts, ctx.anchor, -1 if past else 1))
     ago = _AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start)
-    if ago and ago.group("w") == "قبل" and not re.match(r"\s*من(?!\w)", ctx.folded[end : end + 6]) and len(parts) == 1:
+    if ago and ago.group("w") == "قبل" and not _THEN_MIN.match(ctx.folded[end : end + 6]) and len(parts) == 1:
         unit, amount = parts[0]
         if unit not in _TIME_UNITS:
             ago_start = ago.start("w")
@@ -1347,6 +1365,7 @@ def _plural_rel_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 _HOUR_WORDS = {w: n for w, n in _L.ordinals.items() if n <= 12 and (w.endswith("ة") or w.endswith("ي"))}
 _HOUR_WORDS.update({"الواحدة": 1, "الحادية عشر": 11, "الثانية عشر": 12})
 _BARE_HOUR_BEFORE = re.compile(r"(?:^|\s)[وف]?(?:في|عند)\s+$")
+_CLAUSE_ENDS = re.compile(r"\s*(?:[.!؟?،,](?!\d)|$)")
 _TIME_STARTS = Starts(words=_HOUR_WORDS, whole=["بعد", "الظهر", "مساء", "صباح", "الساعة"], number=r"\d{1,4}(?!\d)")
 _TIME = re.compile(
     _LEAD
@@ -1368,9 +1387,9 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     part = m.group("part") or m.group("pre") or ""
     # A bare hour ("في السابعة", "عند 7") counts only at the end of a clause, after في/عند.
     bare_hour = bool(
-        _BARE_HOUR_BEFORE.search(ctx.folded, max(0, start - 6), start)
-        and re.match(r"\s*(?:[.!؟?،,](?!\d)|$)", ctx.folded[end : end + 3])
-        and (m.group("hw") or ctx.word_before(start) == "عند")
+        (m.group("hw") or ctx.word_before(start) == "عند")
+        and _BARE_HOUR_BEFORE.search(ctx.folded, max(0, start - 6), start)
+        and _CLAUSE_ENDS.match(ctx.folded[end : end + 3])
     )
     if not (m.group("sa") or m.group("mi") or part or m.group("frac") or m.group("mw") or bare_hour):
         return None
@@ -1808,7 +1827,7 @@ def _select(candidates: list[Candidate]) -> list[Candidate]:
     chosen: list[Candidate] = []
     taken = bytearray(max((c.end for c in candidates), default=0))  # 1 where a chosen span sits
     for cand in sorted(candidates, key=lambda c: (-(c.end - c.start), c.rule, c.start)):
-        if not any(taken[cand.start : cand.end]):
+        if taken.find(1, cand.start, cand.end) < 0:
             chosen.append(cand)
             taken[cand.start : cand.end] = b"\x01" * (cand.end - cand.start)
     return sorted(chosen, key=lambda c: c.start)
@@ -1921,7 +1940,7 @@ def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, following:
     if last_day and cand.start - last_day[1] < 40 and not _CLAUSE_BREAK.search(ctx.folded, last_day[1], cand.start):
         return last_day[0]
     for other in following:
-        if other.start >= cand.end and other.start - cand.end < 50 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", other.value):
+        if other.start >= cand.end and other.start - cand.end < 50 and _DAY_VALUE.fullmatch(other.value):
             if not _CLAUSE_BREAK.search(ctx.folded, cand.end, other.start):
                 return other.value
             break
@@ -1929,6 +1948,9 @@ def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, following:
 
 
 _APPOSITION_GAP = re.compile(r"[\s«»()\"،,]*")
+_FOUR_DIGITS = re.compile(r"\d{4}")
+_YEAR_VALUE = re.compile(r"\d{4}(?!\d)")
+_DAY_OR_TIME_VALUE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T|$)")
 
 
 def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidate]:
@@ -1947,13 +1969,13 @@ def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidat
         ):
             prev.end, prev.explicit_year = cand.end, True  # "العام الماضي 2014"
             continue
-        if cand.same_year and last_year and re.match(r"\d{4}", cand.value):
+        if cand.same_year and last_year and _FOUR_DIGITS.match(cand.value):
             cand.value = last_year + cand.value[4:]
         if cand.dateless_time:
             cand.value = _attached_date(cand, last_day, cands[index + 1 : index + 3], ctx) + cand.value[10:]
-        if cand.type == "DATE" and re.match(r"\d{4}(?!\d)", cand.value):
+        if cand.type == "DATE" and _YEAR_VALUE.match(cand.value):
             last_year = cand.value[:4]
-        if re.match(r"\d{4}-\d{2}-\d{2}(?:T|$)", cand.value):
+        if _DAY_OR_TIME_VALUE.match(cand.value):
             last_day = (cand.value[:10], cand.end)
         out.append(cand)
     return out
