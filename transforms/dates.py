@@ -23,7 +23,9 @@ import bisect
 import calendar
 import datetime as dt
 import functools
+import itertools
 import re
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1780,7 +1782,11 @@ RULES: tuple[Rule, ...] = (
 # Where a rule can match: one scan finds the words any rule can begin with (clitics included, any
 # digits for the numbers), and each such word, looked up once, names the rules to try there.
 _ANY_FIRST_WORD = _first_words([rule.starts for rule in RULES], number=r"\d")
-_FIRST_WORD = re.compile(rf"(?<!\w)(?={_CLITICS}(?:{_ANY_FIRST_WORD}))\w+")
+_WORD_THAT_CAN_BEGIN = rf"(?P<word>(?={_CLITICS}(?:{_ANY_FIRST_WORD}))\w+)"
+_FIRST_WORD = re.compile(_WORD_THAT_CAN_BEGIN)  # at the start of the text
+# Elsewhere a word follows a non-word character, which is never an Arabic letter: opening with that
+# one-range class lets the regex engine skip letters in C instead of testing (?<!\w) at each.
+_NEXT_FIRST_WORD = re.compile(r"[^\u0621-\u064a](?<!\w)" + _WORD_THAT_CAN_BEGIN)
 _RULE_FIRST_WORDS = tuple(
     re.compile((_CLITICS if rule.starts.clitics else "") + f"(?:{_first_words([rule.starts], rule.starts.number)})")
     for rule in RULES
@@ -1800,10 +1806,11 @@ def _rule_matches(folded: str) -> Iterator[tuple[int, re.Match[str]]]:
     previous match: ``pattern.match(folded, start)`` is the attempt ``finditer`` makes at ``start``
     (lookbehinds still see the text before it), and no match can start anywhere else.
     """
-    starts: dict[int, list[int]] = {}
-    for word in _FIRST_WORD.finditer(folded):
-        for index in _rules_beginning(word.group()):
-            starts.setdefault(index, []).append(word.start())
+    starts: defaultdict[int, list[int]] = defaultdict(list)
+    for word in itertools.chain(filter(None, [_FIRST_WORD.match(folded)]), _NEXT_FIRST_WORD.finditer(folded)):
+        start = word.start("word")
+        for index in _rules_beginning(word.group("word")):
+            starts[index].append(start)
     for index in sorted(starts):
         rule = RULES[index]
         if rule.keywords and not any(k in folded for k in rule.keywords):
@@ -2006,6 +2013,8 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
         if cand is not None and cand.end > cand.start:
             cand.rule = index
             candidates.append(cand)
+    if not candidates:
+        return []
     selected = _select(candidates)
     _attach_modifiers(selected, ctx)
     selected = _resolve_in_discourse(_merge_ranges(_select(selected), ctx), ctx)
