@@ -1813,13 +1813,21 @@ def _rule_matches(folded: str) -> Iterator[tuple[int, re.Match[str]]]:
             starts[index].append(start)
     for index in sorted(starts):
         rule = RULES[index]
-        if rule.keywords and not any(k in folded for k in rule.keywords):
-            continue
         if rule.trigger is not None and not rule.trigger.search(folded):
             continue
+        # A keyword costs about one try to look for: look for them first only if that saves tries,
+        # else at the first match (most tries find nothing).
+        keywords_found = not rule.keywords
+        if not keywords_found and len(starts[index]) > len(rule.keywords):
+            if not any(k in folded for k in rule.keywords):
+                continue
+            keywords_found = True
         end = 0
         for start in starts[index]:
             if start >= end and (match := rule.pattern.match(folded, start)):
+                if not keywords_found and not any(k in folded for k in rule.keywords):
+                    break
+                keywords_found = True
                 yield index, match
                 end = match.end()
 
