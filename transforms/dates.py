@@ -2049,6 +2049,7 @@ def _to_annotation(cand: Candidate, text: str, offsets: FoldedOffsets | None) ->
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # values recur across articles (2015, 2016-01, ...)
 def _period_bounds(value: str) -> tuple[dt.date, dt.date] | None:
     """First and last day of the calendar period a TIMEX3 DATE value denotes (None if unresolvable)."""
     value = value.split("T")[0] if re.match(r"\d{4}-\d{2}-\d{2}T", value) else value
@@ -2092,6 +2093,7 @@ def _period_bounds(value: str) -> tuple[dt.date, dt.date] | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _hijri_bounds(hijri: str) -> tuple[dt.date, dt.date] | None:
     if "X" in hijri:
         return None
