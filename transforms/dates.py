@@ -67,7 +67,7 @@ _ONE_TO_ONE = tuple(
 _REMOVED = "\u0610\u0611\u0612\u0613\u0614\u0615\u0616\u0617\u0618\u0619\u061a\u0640\u0670" + "".join(
     chr(c) for c in range(0x064B, 0x0660)
 )
-_REMOVED_RE = re.compile(f"[{_REMOVED}]+")
+_REMOVED_SPLIT = re.compile(f"([{_REMOVED}]+)")
 _REMOVED_SET = frozenset(_REMOVED)
 
 
@@ -99,16 +99,18 @@ def fold_with_offsets(text: str) -> tuple[str, FoldedOffsets | None]:
     for char, replacement in _ONE_TO_ONE:  # str.translate looks each character up in a dict: 20x slower
         if char in one:
             one = one.replace(char, replacement)
-    if not _REMOVED_RE.search(one):
+    pieces = _REMOVED_SPLIT.split(one)  # kept text and removed runs, alternately: one scan
+    if len(pieces) == 1:
         return one, None
     run_starts: list[int] = []
     shifts: list[int] = []
-    removed = 0
-    for run in _REMOVED_RE.finditer(one):
-        run_starts.append(run.start() - removed)
-        removed += run.end() - run.start()
+    kept_length = removed = 0
+    for kept, run in zip(pieces[0::2], pieces[1::2], strict=False):  # the last kept piece has no run
+        kept_length += len(kept)
+        run_starts.append(kept_length)
+        removed += len(run)
         shifts.append(removed)
-    return _REMOVED_RE.sub("", one), FoldedOffsets(len(one) - removed, run_starts, shifts)
+    return "".join(pieces[0::2]), FoldedOffsets(len(one) - removed, run_starts, shifts)
 
 
 def fold_term(term: str) -> str:
