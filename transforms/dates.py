@@ -8,13 +8,13 @@
 Data flow: the text is folded (alef/yaa variants, Arabic-Indic and Persian digits, diacritics
 and tatweel; ta marbuta is kept) into a matching form with an offset map back to the display
 text. Each rule is one regex compiled at import from the lexicon (Babel's CLDR month and
-weekday names plus ``config/dates/lexicon.yaml``) and a resolver that turns a match into a
-candidate. A rule with keywords runs only on texts holding one; the widest regexes open with a
-lookahead naming the words they can begin with, which changes no match but spares most word
-starts the rest of the regex. Overlapping candidates are settled longest-first, then modifier
-prefixes (أواخر، النصف الأول من ...) and ranges (من ... إلى ...) are attached, and offsets are
-mapped back. Relative expressions resolve against ``published``; without it, the parts that
-need an anchor are written as TIMEX3 ``X`` placeholders.
+weekday names plus ``config/dates/lexicon.yaml``), the words its matches can begin with
+(``Starts``), and a resolver that turns a match into a candidate. One scan finds the words any
+rule can begin with; each rule is tried only there, which finds what its ``finditer`` would. A
+rule with keywords yields matches only on texts holding one. Overlapping candidates are settled
+longest-first, then modifier prefixes (أواخر، النصف الأول من ...) and ranges (من ... إلى ...)
+are attached, and offsets are mapped back. Relative expressions resolve against ``published``;
+without it, the parts that need an anchor are written as TIMEX3 ``X`` placeholders.
 """
 
 from __future__ import annotations
@@ -415,8 +415,9 @@ class Starts:
     A match begins with one of ``words`` or with a longer word that begins with one (عام begins
     عامين), with the whole first word of a longer term (بعد of بعد الظهر), with one of ``whole``
     as a whole word, or with digits that ``number`` matches (a regex that sees only that word),
-    maybe glued to one of ``number_prefixes``. They must cover every match: ``tag_dates`` tries a
-    rule only there.
+    maybe glued to one of ``number_prefixes``; ``clitics`` is False for a rule whose regex takes
+    none. They must cover every match: ``tag_dates`` tries a rule only there, and
+    ``tests/transforms/test_dates_speedups.py`` reads each regex's first words to check them.
     """
 
     words: Collection[str] = ()
