@@ -8,22 +8,25 @@
 Data flow: the text is folded (alef/yaa variants, Arabic-Indic and Persian digits, diacritics
 and tatweel; ta marbuta is kept) into a matching form with an offset map back to the display
 text. Each rule is one regex compiled at import from the lexicon (Babel's CLDR month and
-weekday names plus ``config/dates/lexicon.yaml``) and a resolver that turns a match into a
-candidate. A rule with keywords runs only on texts holding one; the widest regexes open with a
-lookahead naming the words they can begin with, which changes no match but spares most word
-starts the rest of the regex. Overlapping candidates are settled longest-first, then modifier
-prefixes (أواخر، النصف الأول من ...) and ranges (من ... إلى ...) are attached, and offsets are
-mapped back. Relative expressions resolve against ``published``; without it, the parts that
-need an anchor are written as TIMEX3 ``X`` placeholders.
+weekday names plus ``config/dates/lexicon.yaml``), the words its matches can begin with
+(``Starts``), and a resolver that turns a match into a candidate. One scan finds the words any
+rule can begin with; each rule is tried only there, which finds what its ``finditer`` would. A
+rule with keywords yields matches only on texts holding one. Overlapping candidates are settled
+longest-first, then modifier prefixes (أواخر، النصف الأول من ...) and ranges (من ... إلى ...)
+are attached, and offsets are mapped back. Relative expressions resolve against ``published``;
+without it, the parts that need an anchor are written as TIMEX3 ``X`` placeholders.
 """
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import datetime as dt
 import functools
+import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,25 +67,50 @@ _ONE_TO_ONE = tuple(
 _REMOVED = "\u0610\u0611\u0612\u0613\u0614\u0615\u0616\u0617\u0618\u0619\u061a\u0640\u0670" + "".join(
     chr(c) for c in range(0x064B, 0x0660)
 )
-_REMOVED_RE = re.compile(f"[{_REMOVED}]+")
+_REMOVED_SPLIT = re.compile(f"([{_REMOVED}]+)")
 _REMOVED_SET = frozenset(_REMOVED)
 
 
-def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
-    """Fold ``text`` for matching; the list maps folded indices to ``text`` indices (None: identity)."""
+class FoldedOffsets:
+    """Folded index -> ``text`` index, kept as the shift after each run of removed characters.
+
+    Removed characters are sparse and few indices are ever mapped (a match's ends), so a lookup
+    bisects the runs instead of building a list as long as the text.
+    """
+
+    def __init__(self, length: int, run_starts: list[int], shifts: list[int]) -> None:
+        self._length = length
+        self._run_starts = run_starts  # folded index where each removed run was
+        self._shifts = shifts  # characters removed up to and including that run
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        runs = bisect.bisect_right(self._run_starts, index)
+        return index + self._shifts[runs - 1] if runs else index
+
+
+def fold_with_offsets(text: str) -> tuple[str, FoldedOffsets | None]:
+    """Fold ``text`` for matching, with the map from folded indices to ``text`` indices (None: identity)."""
     one = text
     for char, replacement in _ONE_TO_ONE:  # str.translate looks each character up in a dict: 20x slower
         if char in one:
             one = one.replace(char, replacement)
-    if not _REMOVED_RE.search(one):
+    pieces = _REMOVED_SPLIT.split(one)  # kept text and removed runs, alternately: one scan
+    if len(pieces) == 1:
         return one, None
-    keep: list[int] = []
-    previous = 0
-    for match in _REMOVED_RE.finditer(one):  # removed characters are sparse: copy the runs between them
-        keep.extend(range(previous, match.start()))
-        previous = match.end()
-    keep.extend(range(previous, len(one)))
-    return _REMOVED_RE.sub("", one), keep
+    run_starts: list[int] = []
+    shifts: list[int] = []
+    kept_length = removed = 0
+    for kept, run in zip(pieces[0::2], pieces[1::2], strict=False):  # the last kept piece has no run
+        kept_length += len(kept)
+        run_starts.append(kept_length)
+        removed += len(run)
+        shifts.append(removed)
+    return "".join(pieces[0::2]), FoldedOffsets(len(one) - removed, run_starts, shifts)
 
 
 def fold_term(term: str) -> str:
@@ -109,12 +137,17 @@ def _alt(terms: Iterable[str]) -> str:
     return _trie_regex(trie)
 
 
+_WORD_ENDS = "\x00"  # trie key: the text's word must end here (no \w character follows)
+
+
 def _trie_regex(node: dict[str, Any]) -> str:
     branches = []
-    for ch in sorted(k for k in node if k):
+    for ch in sorted(k for k in node if k not in ("", _WORD_ENDS)):
         piece = r"\s+" if ch == " " else re.escape(ch)
         branches.append(piece + _trie_regex(node[ch]))
     optional = "" in node
+    if _WORD_ENDS in node and not optional:
+        branches.append(r"(?!\w)")
     if not branches:
         return ""
     body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -308,8 +341,6 @@ def _hijri_year_to_gregorian(year: int) -> int:
 # Matching context and candidates
 # ---------------------------------------------------------------------------------------------
 
-_WORD_BEFORE = re.compile(r"(\S+)\s*$")
-_WORD_AFTER = re.compile(r"^\s*(\S+)")
 _CLAUSE_BREAK = re.compile(r"[.!?؟؛;\n]")
 _FUTURE_MARKERS = re.compile(
     r"(?<!\w)(?:سوف|المقرر|المزمع|المرتقب|المنتظر|اقتراب|قبيل|يعتزم|تعتزم|يزمع|تزمع|ينوي|تنوي|المقبل|القادم|المقبلة|القادمة"
@@ -317,6 +348,11 @@ _FUTURE_MARKERS = re.compile(
     r"|[وف]?س(?!يا|يدة|يدا|يدي|يده|يطر|ينا|ينم|يما|يول|يوف|يرة|يرك|يرا|تاد|تار|تين|تمائ|تود|تي|ته|نة|نو|نين|نا|ني|نت|نغ|ند|نب|نس|نه"
     r"|اح|ار|اع|اق|ال|اد|ام|ان|اب|اف|ات|اس)[يتنا]\w{2,})"
 )
+
+
+_FUTURE_AFTER = re.compile(r"\s*(?:المقبل|القادم|المقبلة|القادمة)(?!\w)")
+_SPACES = re.compile(r"\s+")
+_DAY_VALUE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -341,18 +377,20 @@ class Context:
     folded: str
     anchor: dt.date | None
     original: str = ""
-    offsets: list[int] | None = None
+    offsets: FoldedOffsets | None = None
 
     def to_original(self, index: int) -> int:
         return index if self.offsets is None else self.offsets[index]
 
     def word_before(self, start: int) -> str:
-        m = _WORD_BEFORE.search(self.folded, max(0, start - 40), start)
-        return m.group(1) if m else ""
+        """The last whitespace-separated word of the 40 characters before ``start`` (maybe cut)."""
+        words = self.folded[max(0, start - 40) : start].split()
+        return words[-1] if words else ""
 
     def word_after(self, end: int) -> str:
-        m = _WORD_AFTER.search(self.folded[end : end + 40])
-        return m.group(1) if m else ""
+        """The first whitespace-separated word of the 40 characters from ``end`` (maybe cut)."""
+        words = self.folded[end : end + 40].split(maxsplit=1)
+        return words[0] if words else ""
 
     def future(self, start: int, end: int) -> bool:
         """Does the clause around [start, end) speak of the future (سوف، سيزور، المقبل ...)?"""
@@ -364,12 +402,29 @@ class Context:
         cut = _CLAUSE_BREAK.search(right)
         if cut:
             right = right[: cut.start()]
-        return bool(_FUTURE_MARKERS.search(left)) or bool(
-            re.match(r"\s*(?:المقبل|القادم|المقبلة|القادمة)(?!\w)", right)
-        )
+        return bool(_FUTURE_MARKERS.search(left)) or bool(_FUTURE_AFTER.match(right))
 
 
 Resolver = Callable[[re.Match[str], Context], Candidate | None]
+
+
+@dataclass(frozen=True)
+class Starts:
+    """The words a rule's matches can begin with, after the clitics ``_LEAD`` allows (و ف, then ب ل ك).
+
+    A match begins with one of ``words`` or with a longer word that begins with one (عام begins
+    عامين), with the whole first word of a longer term (بعد of بعد الظهر), with one of ``whole``
+    as a whole word, or with digits that ``number`` matches (a regex that sees only that word),
+    maybe glued to one of ``number_prefixes``; ``clitics`` is False for a rule whose regex takes
+    none. They must cover every match: ``tag_dates`` tries a rule only there, and
+    ``tests/transforms/test_dates_speedups.py`` reads each regex's first words to check them.
+    """
+
+    words: Collection[str] = ()
+    whole: Collection[str] = ()
+    number: str | None = None
+    number_prefixes: Collection[str] = ()
+    clitics: bool = True
 
 
 @dataclass(frozen=True)
@@ -377,22 +432,38 @@ class Rule:
     name: str
     pattern: re.Pattern[str]
     resolve: Resolver
+    starts: Starts
     keywords: tuple[str, ...] = ()  # run only if one of these occurs in the folded text
     trigger: re.Pattern[str] | None = None  # run only if this occurs in the folded text (every match holds it)
 
 
-_LEAD = r"(?<!\w)(?:[وف]?[بلك]?)"  # optional clitics before the expression (not in the span)
+_CLITICS = r"[وف]?[بلك]?"
+_LEAD = rf"(?<!\w)(?:{_CLITICS})"  # optional clitics before the expression (not in the span)
 _END = r"(?!\w)"
 
 
-def _begins(words: Iterable[str], *patterns: str) -> str:
-    """A lookahead naming every way an expression can begin: one of ``words`` or ``patterns``.
+def _first_words(starts: Collection[Starts], number: str | None) -> str:
+    """Regex for the first word of a match of any of ``starts``, after the clitics.
 
-    It changes no match (whatever follows it implies it). It only spares the regex engine trying
-    each optional leading group in turn at the many word starts that begin no expression: one
-    probe of one trie instead of one probe per group, which halves the cost of the widest rules.
+    One trie holds their words (a whole word must end where its entry ends); a word of digits
+    must match ``number``, maybe glued to a number prefix.
     """
-    return "(?=" + "|".join([*patterns, _alt(words)]) + ")"
+    trie: dict[str, Any] = {}
+    for start in starts:
+        for term, whole in [*((t, False) for t in start.words), *((t, True) for t in start.whole)]:
+            folded = fold_term(term)
+            word = re.split(r"\W", folded, maxsplit=1)[0]
+            if not word:
+                raise ValueError(f"a first word must begin with a word character: {term!r}")
+            node = trie
+            for ch in word:
+                node = node.setdefault(ch, {})
+            node[_WORD_ENDS if whole or word != folded else ""] = {}
+    alternatives = [_trie_regex(trie)] if trie else []
+    if number:
+        prefixes = [prefix for start in starts for prefix in start.number_prefixes]
+        alternatives.append(f"(?:{_alt(prefixes)})?(?:{number})" if prefixes else number)
+    return "|".join(alternatives)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,24 +590,21 @@ _SEASON_BLOCK = frozenset(fold_term(w) for w in _L.raw["season_blockers"])
 _HOLIDAY_HONORIFIC = r"(?:\s+(?:المبارك|الكريم|الفضيل|المعظم|المجيد))?"
 
 
+_CLITICS_BEFORE_ARTICLE = re.compile(r"^[وف]?[بلك]?(?=ال)")
+
+
 def _strip_clitics(word: str) -> str:
-    return re.sub(r"^[وف]?[بلك]?(?=ال)", "", word)
+    return _CLITICS_BEFORE_ARTICLE.sub("", word)
 
 
 _YEAR_WORDS = rf"(?:الف|الفين|الفان|الفي)(?:\s+و\s*(?:{_CARD}))*"
+_CAL_STARTS = Starts(
+    words=[*_L.weekdays, *_L.ordinals, "اول", *_L.gregorian_months, *_L.hijri_months],
+    whole=[*_L.dayparts, "منتصف", "هذا", "هذه", "اليوم", "يوم", "شهر"],
+    number=r"\d{1,2}(?!\d)",
+)
 _CAL = re.compile(
     _LEAD
-    + _begins(
-        [
-            *_L.dayparts,
-            *("منتصف", "هذا", "هذه", "اليوم", "يوم", "اول", "شهر"),
-            *_L.weekdays,
-            *_L.ordinals,
-            *_L.gregorian_months,
-            *_L.hijri_months,
-        ],
-        r"\d",
-    )
     + rf"""(?P<x>
     (?:(?P<part>{_DAYPART}|منتصف\s+ليل)\s+(?=\S*\s*\d|يوم))?
     (?:(?P<dem>هذا|هذه)\s+|اليوم\s+(?=\d))?
@@ -569,8 +637,8 @@ def _cal_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         cand.start = m.start("wd")  # "يوم" before a weekday is outside the span
     if m.group("same") or m.group("same2"):
         cand.same_year = True
-    if m.group("part") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", cand.value):
-        part = re.sub(r"\s+", " ", m.group("part"))
+    if m.group("part") and _DAY_VALUE.fullmatch(cand.value):
+        part = _SPACES.sub(" ", m.group("part"))
         code = "T00:00" if part == "منتصف ليل" else "T" + _L.dayparts[part]
         cand.type, cand.value = "TIME", cand.value + code
     elif m.group("part"):
@@ -750,9 +818,13 @@ def _hijri_candidate(
     return Candidate(start, end, "DATE", value, hijri=f"{hyear:04d}-{month:02d}", grain="month")
 
 
+_YEAR_STARTS = Starts(
+    words=[*_L.cardinals, "الف"],
+    whole=["عام", "العام", "سنة", "السنة", "عامي", "سنتي"],
+    number=r"\d{3,4}(?!\d)",
+)
 _YEAR = re.compile(
     _LEAD
-    + _begins(["عام", "العام", "سنة", "السنة", "عامي", "سنتي", *_L.cardinals, "الف"], r"\d")
     + rf"""(?P<x>(?:(?P<kw>{_YEAR_KW})\s+(?P<par>\(\s*)?)?
     (?P<y>\d{{3,4}}|(?<=عام\s)(?P<yw>{_NUMWORDS})|(?<=سنة\s)(?P<yw2>{_NUMWORDS})
        |(?P<yw3>{_YEAR_WORDS}))
@@ -760,6 +832,9 @@ _YEAR = re.compile(
     re.VERBOSE,
 )
 _HIJRI_ERA = frozenset(fold_term(e) for e in _L.raw["hijri_era"])
+
+
+_CLAUSE_OR_RANGE_ENDS = re.compile(r"\s*(?:[.،,؛!?]|الي|حتي|$)")
 
 
 def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
@@ -777,7 +852,7 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
                 or ctx.word_before(start) not in {"في", "من", "الي", "حتي", "منذ", "مواليد"}
                 or _number_context_blocked(ctx, start, end)
                 # a lone "ألفي/ألفين" is a count ("أكثر من ألفي جريح") unless the clause or a range ends there
-                or (" " not in m.group("yw3") and not re.match(r"\s*(?:[.،,؛!?]|الي|حتي|$)", ctx.folded[end : end + 5]))
+                or (" " not in m.group("yw3") and not _CLAUSE_OR_RANGE_ENDS.match(ctx.folded[end : end + 5]))
             )
         ):
             return None
@@ -806,6 +881,10 @@ def _year_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{year:04d}", grain="year", explicit_year=True)
 
 
+_NUMBER_GLUED_BEFORE = re.compile(r"\d[.,:/]$")
+_NUMBER_GLUED_AFTER = re.compile(r"^[.,:/%]\d|^%")
+
+
 def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
     before, after = ctx.word_before(start), ctx.word_after(end)
     if _strip_clitics(before) in _NUMBER_BLOCK_BEFORE or before in _NUMBER_BLOCK_BEFORE:
@@ -816,9 +895,10 @@ def _number_context_blocked(ctx: Context, start: int, end: int) -> bool:
         return True
     left = ctx.folded[max(0, start - 2) : start]
     right = ctx.folded[end : end + 2]
-    return bool(re.search(r"\d[.,:/]$", left) or re.match(r"^[.,:/%]\d|^%", right))
+    return bool(_NUMBER_GLUED_BEFORE.search(left) or _NUMBER_GLUED_AFTER.match(right))
 
 
+_NUMERIC_STARTS = Starts(words=_L.weekdays, whole=["من", "بين"], number=r"\d{1,4}(?!\d)", clitics=False)
 _NUMERIC = re.compile(
     rf"(?<![\w./:-])(?P<x>(?:(?P<wd>{_WD})\s*[،,]?\s*(?:(?<=\s)(?:يوم|في)\s+)?)?"
     r"(?:(?P<ropen>من|بين)\s+(?P<d0>\d{1,2})\s*(?:-|حتي|الي|و)\s*)?"
@@ -920,9 +1000,9 @@ def _day_month_value(day: int, month: int, ctx: Context, start: int, end: int) -
     return f"{year:04d}-{month:02d}-{day:02d}"
 
 
+_RELDAY_STARTS = Starts(words=_L.relative_days, whole=[*_L.dayparts, "يوم"])
 _RELDAY = re.compile(
     _LEAD
-    + _begins([*_L.dayparts, "يوم", *_L.relative_days])
     + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+(?:من\s+)?)?(?:يوم\s+)?(?P<rel>{_REL_DAY})
     (?:\s*[،,]?\s*(?:يوم\s+)?(?P<wd>{_WD}))?){_END}""",
     re.VERBOSE,
@@ -973,9 +1053,9 @@ def _relday_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", value)
 
 
+_WEEKDAY_STARTS = Starts(words=_L.weekdays, whole=[*_L.dayparts, "هذا", "الاسبوع", "يوم", "يومي"])
 _WEEKDAY = re.compile(
     _LEAD
-    + _begins([*_L.dayparts, "هذا", "الاسبوع", "يوم", *_L.weekdays])
     + rf"""(?P<x>(?:(?P<part>{_DAYPART})\s+)?
     (?:(?:(?P<pdem>هذا)\s+)?(?P<pwk>الاسبوع)(?:\s+(?P<padj>{_ADJ}))?\s+)?
     (?:(?:يوم|يومي)\s+)?(?P<wd>{_WD})
@@ -1045,6 +1125,7 @@ def _weekday_with_day(weekday: int, dn: str, with_fi: bool, anchor: dt.date) -> 
     return min(options, key=lambda d: abs((d - anchor).days)).isoformat()
 
 
+_MONTH_DAY_STARTS = Starts(words=_L.ordinals, whole=["ما", "من", "بين"], number=r"\d{1,2}(?!\d)")
 _MONTH_DAY = re.compile(
     _LEAD
     + rf"""(?:ما\s+)?(?P<x>(?:(?P<open>من|بين)\s+)?(?P<day>\d{{1,2}}|{_ORD})
@@ -1073,9 +1154,9 @@ def _month_day_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 # Calendar units without their article: "اسبوع" -> "week" (the lexicon writes them with ال).
 _UNIT_GRAIN = {word.removeprefix("ال"): grain for word, grain in _L.period_units.items()}
+_PERIOD_STARTS = Starts(whole=["هذا", "هذه", *(article + unit for unit in _UNIT_GRAIN for article in ("ال", "ل"))])
 _PERIOD = re.compile(
     _LEAD
-    + _begins(["هذا", "هذه", *(article + unit for unit in _UNIT_GRAIN for article in ("ال", "ل"))])
     + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?P<unit>(?:ال|(?<=ل)ل)(?:{_alt(_UNIT_GRAIN)}))
     (?:\s+(?P<adj>{_ADJ})|\s+(?P<dem2>هذا|هذه)(?!\s+\w))?){_END}""",
     re.VERBOSE,
@@ -1101,9 +1182,13 @@ def _period_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", _shift_period(grain, offset, ctx.anchor), grain=grain)
 
 
+_DURATION_STARTS = Starts(
+    words=_L.units,
+    whole=[*_L.raw["approx_words"], *_L.cardinals, *_L.vague, "نصف", "ربع"],
+    number=r"\d+(?!\w)",
+)
 _DURATION = re.compile(
     _LEAD
-    + _begins([*_L.raw["approx_words"], *_L.cardinals, *_L.vague, "نصف", "ربع", *_L.units], r"\d")
     + rf"""(?P<x>(?:(?P<approx>{_alt(_L.raw["approx_words"])})\s+)?
     (?P<body>(?:{_QTY}\s+)?(?:{_UNITS})(?:\s+(?:كامل|كاملة|كاملا|كاملين|كاملتين|واحد|واحدة))?
       (?:(?:\s*(?:و|،|,)\s*(?:{_QTY}\s*)?|\s+{_QTY}\s*)(?:{_UNITS})(?:\s+(?:واحد|واحدة))?)*
@@ -1114,11 +1199,16 @@ _DURATION_PART = re.compile(rf"(?:(?P<q>{_QTY})\s*)?(?<!\w)(?P<u>{_UNITS})(?P<on
 _DURATION_TRIGGER = re.compile(rf"(?:^|\s)[وف]?[لب]?(?:{_alt(_L.raw['duration_triggers'])})\s*$")
 _AGO_TRIGGER = re.compile(r"(?:^|\s)[وف]?(?P<w>قبل|منذ)\s*$")
 _TIME_UNITS = {"S", "M", "H"}
+_UNIT_AFTER_FRACTION = re.compile(r"\s+(?:العام|السنة|الساعة|الشهر|اليوم)$")
+_AND_A_HALF = re.compile(r"و\s*(?:نصف|النصف)$")
+_AND_A_QUARTER = re.compile(r"و\s*(?:ربع|الربع)$")
+_FROM_NOW = re.compile(r"\s+من\s+الان(?!\w)")
+_THEN_MIN = re.compile(r"\s*من(?!\w)")  # "قبل عامين من ...": before something else, not ago
 
 
 def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     start, end = m.span("x")
-    body = re.sub(r"\s+(?:العام|السنة|الساعة|الشهر|اليوم)$", "", m.group("body"))  # "عامين ونصف العام"
+    body = _UNIT_AFTER_FRACTION.sub("", m.group("body"))  # "عامين ونصف العام"
     parts: list[tuple[str, float | None]] = []
     explicit = False
     for part in _DURATION_PART.finditer(body):
@@ -1143,13 +1233,13 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         parts.append((unit, amount))
     if not parts:
         return None
-    if re.search(r"و\s*(?:نصف|النصف)$", body):
+    if _AND_A_HALF.search(body):
         unit, amount = parts[-1]
         parts[-1] = (unit, (amount or 0) + 0.5 if amount is not None else None)
-    elif re.search(r"و\s*(?:ربع|الربع)$", body):
+    elif _AND_A_QUARTER.search(body):
         unit, amount = parts[-1]
         parts[-1] = (unit, (amount or 0) + 0.25 if amount is not None else None)
-    complete = bool(re.search(r"كامل", body))
+    complete = "كامل" in body
     trigger = _DURATION_TRIGGER.search(ctx.folded, max(0, start - 20), start)
     if not (explicit or len(parts) > 1 or complete or m.group("approx") or trigger):
         return None
@@ -1172,12 +1262,12 @@ def _duration_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
         ):
             return None  # "سنوات الحرب", "أيام شهر رمضان": a construct, not a duration
     value = _duration_value(parts)
-    from_now = re.match(r"\s+من\s+الان(?!\w)", ctx.folded[end : end + 12])
+    from_now = _FROM_NOW.match(ctx.folded[end : end + 12])
     if from_now and ctx.anchor is not None and all(a is not None for _, a in parts):
         past = bool(_AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start))
         return Candidate(start, end + from_now.end(), "DATE", _shifted_day(parts, ctx.anchor, -1 if past else 1))
     ago = _AGO_TRIGGER.search(ctx.folded, max(0, start - 8), start)
-    if ago and ago.group("w") == "قبل" and not re.match(r"\s*من(?!\w)", ctx.folded[end : end + 6]) and len(parts) == 1:
+    if ago and ago.group("w") == "قبل" and not _THEN_MIN.match(ctx.folded[end : end + 6]) and len(parts) == 1:
         unit, amount = parts[0]
         if unit not in _TIME_UNITS:
             ago_start = ago.start("w")
@@ -1240,9 +1330,15 @@ def _ago_value(unit: str, amount: float, anchor: dt.date | None) -> str:
 
 _UNITS_BARE_WORDS = [w for w in _L.units if not w.startswith("ال")]
 _UNITS_BARE = _alt(_UNITS_BARE_WORDS)
+_PLURAL_REL_STARTS = Starts(
+    whole=[
+        *(article + word for word in _L.cardinals for article in ("", "ال")),
+        *(article + word for word in _UNITS_BARE_WORDS for article in ("", "ال", "ل")),
+    ],
+    number=r"\d+(?!\w)",
+)
 _PLURAL_REL = re.compile(
     _LEAD
-    + _begins((article + word for word in [*_L.cardinals, *_UNITS_BARE_WORDS] for article in ("", "ال", "ل")), r"\d")
     + rf"""(?P<x>(?:(?P<n0>\d+|{_NUMWORDS}|(?:ال)?(?:{_CARD}))\s+)?
     (?P<u>(?:ال|(?<=ل)ل)?(?:{_UNITS_BARE}))
     (?:\s+(?:ال)?(?P<n>\d+|{_NUMWORDS}|القليلة|الاخيرة))?
@@ -1274,9 +1370,10 @@ def _plural_rel_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 _HOUR_WORDS = {w: n for w, n in _L.ordinals.items() if n <= 12 and (w.endswith("ة") or w.endswith("ي"))}
 _HOUR_WORDS.update({"الواحدة": 1, "الحادية عشر": 11, "الثانية عشر": 12})
 _BARE_HOUR_BEFORE = re.compile(r"(?:^|\s)[وف]?(?:في|عند)\s+$")
+_CLAUSE_ENDS = re.compile(r"\s*(?:[.!؟?،,](?!\d)|$)")
+_TIME_STARTS = Starts(words=_HOUR_WORDS, whole=["بعد", "الظهر", "مساء", "صباح", "الساعة"], number=r"\d{1,4}(?!\d)")
 _TIME = re.compile(
     _LEAD
-    + _begins(["بعد", "الظهر", "مساء", "صباح", "الساعة", *_HOUR_WORDS], r"\d")
     + rf"""(?P<x>(?:(?P<pre>بعد\s+الظهر|الظهر|مساء|صباح)\s+)?(?P<sa>الساعة\s+(?:الـ?\s*)?)?
     (?:(?P<hhmm>\d{{3,4}})(?=\s*(?:{_PM})(?<![مص]))|(?P<h>\d{{1,2}})(?::(?P<mi>\d{{2}}))?(?::(?P<se>\d{{2}}))?|(?P<hw>{_alt(_HOUR_WORDS)}))
     (?:\s*(?:و\s*)?(?P<frac>النصف|نصف|الربع|ربع|الثلث|ثلث|ثلاثة\s+ارباع)
@@ -1295,9 +1392,9 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     part = m.group("part") or m.group("pre") or ""
     # A bare hour ("في السابعة", "عند 7") counts only at the end of a clause, after في/عند.
     bare_hour = bool(
-        _BARE_HOUR_BEFORE.search(ctx.folded, max(0, start - 6), start)
-        and re.match(r"\s*(?:[.!؟?،,](?!\d)|$)", ctx.folded[end : end + 3])
-        and (m.group("hw") or ctx.word_before(start) == "عند")
+        (m.group("hw") or ctx.word_before(start) == "عند")
+        and _BARE_HOUR_BEFORE.search(ctx.folded, max(0, start - 6), start)
+        and _CLAUSE_ENDS.match(ctx.folded[end : end + 3])
     )
     if not (m.group("sa") or m.group("mi") or part or m.group("frac") or m.group("mw") or bare_hour):
         return None
@@ -1352,6 +1449,7 @@ def _time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 
 _FIXED_TIMES = _table(_L.raw["fixed_times"])
+_FIXED_TIME_STARTS = Starts(whole=_FIXED_TIMES, number=r"\d{1,2}(?!\w)")
 _FIXED_TIME = re.compile(_LEAD + rf"(?P<x>(?:(?P<h>\d{{1,2}}(?::\d{{2}})?)\s+)?(?P<t>{_alt(_FIXED_TIMES)})){_END}")
 
 
@@ -1366,9 +1464,14 @@ def _fixed_time_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
 
 
 _HOUR = rf"(?:(?:الـ?\s*)?\d{{1,2}}(?::\d{{2}})?|{_alt(_HOUR_WORDS)}|{_NUMWORDS})"
+_TIME_RANGE_STARTS = Starts(
+    words=[*_HOUR_WORDS, *_L.cardinals],
+    whole=["من", "بين", "الساعة", "ال"],
+    number=r"\d{1,2}(?!\d)",
+    number_prefixes=["ال"],  # الـ12 folds to ال12
+)
 _TIME_RANGE = re.compile(
     _LEAD
-    + _begins(["من", "بين", "الساعة", *_HOUR_WORDS, *_L.cardinals], r"\d", r"الـ?\s*\d")
     + rf"""(?P<x>(?:(?P<open>من|بين)\s+)?(?:الساعة\s+)?(?P<h1>{_HOUR})(?:\s*(?P<p1>{_PM}))?
     \s*(?P<sep>-|(?:و\s*)?الي|(?:و\s*)?حتي|و)\s*(?:الساعة\s+(?:الـ?\s*)?)?(?P<h2>{_HOUR})
     (?:\s*و\s*(?P<f2>النصف|الربع))?(?:\s*(?P<p2>{_PM}))?){_END}""",
@@ -1416,6 +1519,9 @@ def _time_range_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "TIME", value, grain="range")
 
 
+_DAYPART_PHRASE_STARTS = Starts(
+    whole=["الليلة", "ليلة", "وقت", "اواخر", "اول", "الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "بعد"]
+)
 _DAYPART_PHRASE = re.compile(
     _LEAD
     + r"""(?P<x>(?P<last>الليلة\s+(?:الماضية|البارحة)|ليلة\s+البارحة)
@@ -1442,6 +1548,7 @@ def _daypart_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "TIME", f"{date}T{_DAYPART_CODES[part]}", dateless_time=True)
 
 
+_ALL_OF_STARTS = Starts(whole=["طوال", "طيلة"])
 _ALL_OF = re.compile(_LEAD + r"(?P<x>(?:طوال|طيلة)\s+(?P<u>(?:ال)?(?:يوم|اسبوع|شهر|عام|سنة)))" + _END)
 
 
@@ -1452,6 +1559,7 @@ def _all_of_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DURATION", _SET_UNIT[unit], grain="other")
 
 
+_WEEKEND_STARTS = Starts(whole=["عطلة"])
 _WEEKEND = re.compile(_LEAD + rf"(?P<x>عطلة\s+نهاية\s+(?:(?P<dem>هذا)\s+)?الاسبوع(?:\s+(?P<adj>{_ADJ}))?){_END}")
 
 
@@ -1461,11 +1569,14 @@ def _weekend_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{_shift_period('week', offset, ctx.anchor)}-WE", grain="other")
 
 
-_CENTURY_WORDS = _alt([*_L.centuries, *(fold_term(w) for w in _L.raw["relative_century"])])
+_CENTURY_TERMS = [*_L.centuries, *(fold_term(w) for w in _L.raw["relative_century"])]
+_CENTURY_WORDS = _alt(_CENTURY_TERMS)
+_DECADE_STARTS = Starts(whole=[article + decade for decade in _L.decades for article in ("", "ال")])
 _DECADE = re.compile(
     _LEAD + rf"""(?P<x>(?:ال)?(?P<d>{_alt(_L.decades)})(?:\s+(?:من\s+)?(?P<c>{_CENTURY_WORDS}))?){_END}""",
     re.VERBOSE,
 )
+_CENTURY_STARTS = Starts(whole=_CENTURY_TERMS)
 _CENTURY = re.compile(
     _LEAD + rf"""(?P<x>(?P<c>{_CENTURY_WORDS})){_END}""",
     re.VERBOSE,
@@ -1497,6 +1608,7 @@ def _century_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", _century_value(m.group("c"), ctx.anchor), grain="century")
 
 
+_SEASON_STARTS = Starts(words=_L.seasons, whole=["هذا", "هذه", "فصل"])
 _SEASON = re.compile(
     _LEAD
     + rf"""(?P<x>(?:(?P<dem>هذا|هذه)\s+)?(?:فصل\s+)?(?P<s>{_alt(_L.seasons)})
@@ -1532,6 +1644,7 @@ def _season_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", f"{year:04d}-{season}", grain="season")
 
 
+_PRESENT_STARTS = Starts(whole=_L.present_refs)
 _PRESENT = re.compile(_LEAD + rf"(?P<x>{_alt(_L.present_refs)}){_END}")
 
 
@@ -1542,9 +1655,9 @@ def _present_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "DATE", _L.present_refs[re.sub(r"\s+", " ", m.group("x"))], grain="other")
 
 
+_SET_STARTS = Starts(whole=["كل", "ايام", "مرة", "مرتين", "مرتان", *_L.sets, *_L.cardinals], number=r"\d+(?!\w)")
 _SET = re.compile(
     _LEAD
-    + _begins(["كل", "ايام", "مرة", "مرتين", "مرتان", *_L.sets, *_L.cardinals], r"\d")
     + rf"""(?P<x>كل\s+(?:يوم\s+)?(?P<wd>{_WD}|{_WD_BARE})
     |(?P<fixed>{_alt(_L.sets)})
     |كل\s+(?:(?P<n>\d+|{_NUMWORDS})\s+)?(?P<u>{_UNITS})
@@ -1579,6 +1692,7 @@ def _set_resolve(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate(start, end, "SET", _SET_UNIT[unit], grain="other")
 
 
+_HOLIDAY_STARTS = Starts(whole=["عشية", "غداة", "يوم", *_L.holidays])
 _HOLIDAY = re.compile(
     _LEAD + rf"(?P<x>(?:(?P<eve>عشية|غداة)\s+|يوم\s+(?=عيد))?(?P<h>{_alt(_L.holidays)}))(?:\s+(?P<y>\d{{4}}))?{_END}"
 )
@@ -1626,38 +1740,99 @@ def _holiday_candidate(
 
 # Order is the tie-break when two candidates cover the same span (earlier wins).
 RULES: tuple[Rule, ...] = (
-    Rule("calendar", _CAL, _cal_resolve),
-    Rule("numeric", _NUMERIC, _numeric_resolve, trigger=re.compile(r"\d\s*[/.-]\s*\d")),
-    Rule("relative_day", _RELDAY, _relday_resolve, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
-    Rule("time", _TIME, _time_resolve),
-    Rule("weekday", _WEEKDAY, _weekday_resolve, tuple(w.removeprefix("ال") for w in _L.weekdays)),
-    Rule("month_day", _MONTH_DAY, _month_day_resolve, ("الشهر",)),
-    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, ("منتصف", "الظهيرة")),
-    Rule("time_range", _TIME_RANGE, _time_range_resolve, ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":")),
-    Rule("all_of", _ALL_OF, _all_of_resolve, ("طوال", "طيلة")),
+    Rule("calendar", _CAL, _cal_resolve, _CAL_STARTS),
+    Rule("numeric", _NUMERIC, _numeric_resolve, _NUMERIC_STARTS, trigger=re.compile(r"\d\s*[/.-]\s*\d")),
+    Rule("relative_day", _RELDAY, _relday_resolve, _RELDAY_STARTS, ("اليوم", "امس", "البارحة", "غد", "بكرا")),
+    Rule("time", _TIME, _time_resolve, _TIME_STARTS),
+    Rule("weekday", _WEEKDAY, _weekday_resolve, _WEEKDAY_STARTS, tuple(w.removeprefix("ال") for w in _L.weekdays)),
+    Rule("month_day", _MONTH_DAY, _month_day_resolve, _MONTH_DAY_STARTS, ("الشهر",)),
+    Rule("fixed_time", _FIXED_TIME, _fixed_time_resolve, _FIXED_TIME_STARTS, ("منتصف", "الظهيرة")),
+    Rule(
+        "time_range",
+        _TIME_RANGE,
+        _time_range_resolve,
+        _TIME_RANGE_STARTS,
+        ("مساء", "صباح", "ظهر", "عصر", "ليل", "فجر", ":"),
+    ),
+    Rule("all_of", _ALL_OF, _all_of_resolve, _ALL_OF_STARTS, ("طوال", "طيلة")),
     Rule(
         "daypart",
         _DAYPART_PHRASE,
         _daypart_resolve,
+        _DAYPART_PHRASE_STARTS,
         ("الصباح", "المساء", "الليل", "الامسيات", "الظهيرة", "الظهر", "البارحة"),
     ),
-    Rule("weekend", _WEEKEND, _weekend_resolve, ("عطلة",)),
-    Rule("holiday", _HOLIDAY, _holiday_resolve, ("عيد", "عرفة", "راس السنة", "المولد")),
-    Rule("period", _PERIOD, _period_resolve),
-    Rule("year", _YEAR, _year_resolve),
-    Rule("decade", _DECADE, _decade_resolve, ("ينات", "ينيات")),
-    Rule("century", _CENTURY, _century_resolve, ("القرن",)),
-    Rule("season", _SEASON, _season_resolve, ("ربيع", "صيف", "خريف", "شتاء")),
-    Rule("set", _SET, _set_resolve, ("كل", "يا", "مر", "ايام", "بعد")),
+    Rule("weekend", _WEEKEND, _weekend_resolve, _WEEKEND_STARTS, ("عطلة",)),
+    Rule("holiday", _HOLIDAY, _holiday_resolve, _HOLIDAY_STARTS, ("عيد", "عرفة", "راس السنة", "المولد")),
+    Rule("period", _PERIOD, _period_resolve, _PERIOD_STARTS),
+    Rule("year", _YEAR, _year_resolve, _YEAR_STARTS),
+    Rule("decade", _DECADE, _decade_resolve, _DECADE_STARTS, ("ينات", "ينيات")),
+    Rule("century", _CENTURY, _century_resolve, _CENTURY_STARTS, ("القرن",)),
+    Rule("season", _SEASON, _season_resolve, _SEASON_STARTS, ("ربيع", "صيف", "خريف", "شتاء")),
+    Rule("set", _SET, _set_resolve, _SET_STARTS, ("كل", "يا", "مر", "ايام", "بعد")),
     Rule(
         "plural_relative",
         _PLURAL_REL,
         _plural_rel_resolve,
+        _PLURAL_REL_STARTS,
         ("الماضي", "المقبل", "القادم", "الاخير", "المنصرم", "السابق", "الفائت"),
     ),
-    Rule("duration", _DURATION, _duration_resolve),
-    Rule("present", _PRESENT, _present_resolve, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
+    Rule("duration", _DURATION, _duration_resolve, _DURATION_STARTS),
+    Rule("present", _PRESENT, _present_resolve, _PRESENT_STARTS, ("الان", "حالي", "الوقت", "مؤخر", "قريب", "مستقبل")),
 )
+
+
+# Where a rule can match: one scan finds the words any rule can begin with (clitics included, any
+# digits for the numbers), and each such word, looked up once, names the rules to try there.
+_ANY_FIRST_WORD = _first_words([rule.starts for rule in RULES], number=r"\d")
+_WORD_THAT_CAN_BEGIN = rf"(?P<word>(?={_CLITICS}(?:{_ANY_FIRST_WORD}))\w+)"
+_FIRST_WORD = re.compile(_WORD_THAT_CAN_BEGIN)  # at the start of the text
+# Elsewhere a word follows a non-word character, which is never an Arabic letter: opening with that
+# one-range class lets the regex engine skip letters in C instead of testing (?<!\w) at each.
+_NEXT_FIRST_WORD = re.compile(r"[^\u0621-\u064a](?<!\w)" + _WORD_THAT_CAN_BEGIN)
+_RULE_FIRST_WORDS = tuple(
+    re.compile((_CLITICS if rule.starts.clitics else "") + f"(?:{_first_words([rule.starts], rule.starts.number)})")
+    for rule in RULES
+)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rules_beginning(word: str) -> tuple[int, ...]:
+    """Indices of the rules whose matches can begin with ``word`` (a whole word of the folded text)."""
+    return tuple(index for index, first_words in enumerate(_RULE_FIRST_WORDS) if first_words.match(word))
+
+
+def _rule_matches(folded: str) -> Iterator[tuple[int, re.Match[str]]]:
+    """Each rule's matches in rule order, as ``rule.pattern.finditer(folded)`` finds them.
+
+    A rule is tried only at the words it can begin with, left to right, each try starting after the
+    previous match: ``pattern.match(folded, start)`` is the attempt ``finditer`` makes at ``start``
+    (lookbehinds still see the text before it), and no match can start anywhere else.
+    """
+    starts: defaultdict[int, list[int]] = defaultdict(list)
+    for word in itertools.chain(filter(None, [_FIRST_WORD.match(folded)]), _NEXT_FIRST_WORD.finditer(folded)):
+        start = word.start("word")
+        for index in _rules_beginning(word.group("word")):
+            starts[index].append(start)
+    for index in sorted(starts):
+        rule = RULES[index]
+        if rule.trigger is not None and not rule.trigger.search(folded):
+            continue
+        # A keyword costs about one try to look for: look for them first only if that saves tries,
+        # else at the first match (most tries find nothing).
+        keywords_found = not rule.keywords
+        if not keywords_found and len(starts[index]) > len(rule.keywords):
+            if not any(k in folded for k in rule.keywords):
+                continue
+            keywords_found = True
+        end = 0
+        for start in starts[index]:
+            if start >= end and (match := rule.pattern.match(folded, start)):
+                if not keywords_found and not any(k in folded for k in rule.keywords):
+                    break
+                keywords_found = True
+                yield index, match
+                end = match.end()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1670,7 +1845,7 @@ def _select(candidates: list[Candidate]) -> list[Candidate]:
     chosen: list[Candidate] = []
     taken = bytearray(max((c.end for c in candidates), default=0))  # 1 where a chosen span sits
     for cand in sorted(candidates, key=lambda c: (-(c.end - c.start), c.rule, c.start)):
-        if not any(taken[cand.start : cand.end]):
+        if taken.find(1, cand.start, cand.end) < 0:
             chosen.append(cand)
             taken[cand.start : cand.end] = b"\x01" * (cand.end - cand.start)
     return sorted(chosen, key=lambda c: c.start)
@@ -1783,7 +1958,7 @@ def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, following:
     if last_day and cand.start - last_day[1] < 40 and not _CLAUSE_BREAK.search(ctx.folded, last_day[1], cand.start):
         return last_day[0]
     for other in following:
-        if other.start >= cand.end and other.start - cand.end < 50 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", other.value):
+        if other.start >= cand.end and other.start - cand.end < 50 and _DAY_VALUE.fullmatch(other.value):
             if not _CLAUSE_BREAK.search(ctx.folded, cand.end, other.start):
                 return other.value
             break
@@ -1791,6 +1966,9 @@ def _attached_date(cand: Candidate, last_day: tuple[str, int] | None, following:
 
 
 _APPOSITION_GAP = re.compile(r"[\s«»()\"،,]*")
+_FOUR_DIGITS = re.compile(r"\d{4}")
+_YEAR_VALUE = re.compile(r"\d{4}(?!\d)")
+_DAY_OR_TIME_VALUE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T|$)")
 
 
 def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidate]:
@@ -1809,13 +1987,13 @@ def _resolve_in_discourse(cands: list[Candidate], ctx: Context) -> list[Candidat
         ):
             prev.end, prev.explicit_year = cand.end, True  # "العام الماضي 2014"
             continue
-        if cand.same_year and last_year and re.match(r"\d{4}", cand.value):
+        if cand.same_year and last_year and _FOUR_DIGITS.match(cand.value):
             cand.value = last_year + cand.value[4:]
         if cand.dateless_time:
             cand.value = _attached_date(cand, last_day, cands[index + 1 : index + 3], ctx) + cand.value[10:]
-        if cand.type == "DATE" and re.match(r"\d{4}(?!\d)", cand.value):
+        if cand.type == "DATE" and _YEAR_VALUE.match(cand.value):
             last_year = cand.value[:4]
-        if re.match(r"\d{4}-\d{2}-\d{2}(?:T|$)", cand.value):
+        if _DAY_OR_TIME_VALUE.match(cand.value):
             last_day = (cand.value[:10], cand.end)
         out.append(cand)
     return out
@@ -1841,23 +2019,20 @@ def tag_dates(text: str, published: dt.date | dt.datetime | None) -> list[Annota
     folded, offsets = fold_with_offsets(text)
     ctx = Context(folded, _anchor(published), text, offsets)
     candidates: list[Candidate] = []
-    for index, rule in enumerate(RULES):
-        if rule.keywords and not any(k in folded for k in rule.keywords):
-            continue
-        if rule.trigger is not None and not rule.trigger.search(folded):
-            continue
-        for match in rule.pattern.finditer(folded):
-            cand = rule.resolve(match, ctx)
-            if cand is not None and cand.end > cand.start:
-                cand.rule = index
-                candidates.append(cand)
+    for index, match in _rule_matches(folded):
+        cand = RULES[index].resolve(match, ctx)
+        if cand is not None and cand.end > cand.start:
+            cand.rule = index
+            candidates.append(cand)
+    if not candidates:
+        return []
     selected = _select(candidates)
     _attach_modifiers(selected, ctx)
     selected = _resolve_in_discourse(_merge_ranges(_select(selected), ctx), ctx)
     return [_to_annotation(c, text, offsets) for c in selected]
 
 
-def _to_annotation(cand: Candidate, text: str, offsets: list[int] | None) -> Annotation:
+def _to_annotation(cand: Candidate, text: str, offsets: FoldedOffsets | None) -> Annotation:
     if offsets is None:
         start, end = cand.start, cand.end
     else:
@@ -1877,6 +2052,7 @@ def _to_annotation(cand: Candidate, text: str, offsets: list[int] | None) -> Ann
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # values recur across articles (2015, 2016-01, ...)
 def _period_bounds(value: str) -> tuple[dt.date, dt.date] | None:
     """First and last day of the calendar period a TIMEX3 DATE value denotes (None if unresolvable)."""
     value = value.split("T")[0] if re.match(r"\d{4}-\d{2}-\d{2}T", value) else value
@@ -1920,6 +2096,7 @@ def _period_bounds(value: str) -> tuple[dt.date, dt.date] | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _hijri_bounds(hijri: str) -> tuple[dt.date, dt.date] | None:
     if "X" in hijri:
         return None
