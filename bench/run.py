@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench import equivalence
 from eval.dedup import EDITS, edit_article
@@ -122,10 +123,31 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
-def run_measured(command: list[str], log_path: Path) -> dict[str, Any]:
-    """Run ``command``; wall seconds, CPU seconds and peak RSS of its process tree, load average
-    before/after. CPU seconds barely depend on what else runs on the machine; wall seconds do."""
+def es_cpu_seconds(es_url: str) -> float | None:
+    """CPU seconds the local Elasticsearch (``scripts/es.sh``'s, by its pid file) has used so far;
+    None for a server this machine did not start."""
+    port = urlsplit(es_url).port or 9200
+    pid_file = REPO / "var" / "es" / f"run-{port}" / "es.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def es_cpu_since(es_url: str, before: float | None) -> float | None:
+    after = es_cpu_seconds(es_url)
+    return None if before is None or after is None else round(after - before, 2)
+
+
+def run_measured(command: list[str], log_path: Path, es_url: str) -> dict[str, Any]:
+    """Run ``command``; wall seconds, CPU seconds and peak RSS of its process tree, the CPU seconds
+    Elasticsearch spent meanwhile, load average before/after. CPU seconds barely depend on what
+    else runs on the machine; wall seconds do."""
     load_before = os.getloadavg()
+    es_before = es_cpu_seconds(es_url)
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = 0
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +169,7 @@ def run_measured(command: list[str], log_path: Path) -> dict[str, Any]:
         done.set()
         sampler.join()
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    es_cpu = es_cpu_since(es_url, es_before)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:3])} failed ({child.returncode}); see {log_path}")
@@ -155,6 +178,7 @@ def run_measured(command: list[str], log_path: Path) -> dict[str, Any]:
     return {
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu, 2),
+        "es_cpu_seconds": es_cpu,
         "peak_rss_mb": round(peak / 2**20, 1),
         "summary": last,
         **{key.replace("-", "_"): int(value) for key, value in counts.items()},
@@ -179,7 +203,7 @@ def pipeline_runs(
             *extra,
         ]
         print(f"  pipeline {label} run {attempt + 1}/{runs} ...", flush=True)
-        result = run_measured(command, WORKDIR / "logs" / f"{alias}.log")
+        result = run_measured(command, WORKDIR / "logs" / f"{alias}.log", es_url)
         result["articles_per_s"] = round(result["read"] / result["seconds"], 1)
         results.append(result)
         print(f"    {result['summary']}  {result['seconds']} s, peak {result['peak_rss_mb']} MB", flush=True)
@@ -191,6 +215,7 @@ def pipeline_runs(
         "runs": results,
         "median_seconds": round(seconds, 2),
         "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in results), 2),
+        "median_es_cpu_seconds": median_or_none([r["es_cpu_seconds"] for r in results]),
         "articles": results[0]["read"],
         "articles_per_s": round(results[0]["read"] / seconds, 1),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
@@ -198,10 +223,15 @@ def pipeline_runs(
     }
 
 
+def median_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known else None
+
+
 # --- the raw sink -------------------------------------------------------------------------------
 
 
-def raw_sink(client: Any, source_alias: str, runs: int) -> dict[str, Any]:
+def raw_sink(client: Any, source_alias: str, runs: int, es_url: str) -> dict[str, Any]:
     """The documents ``source_alias`` holds, bulk-indexed straight into fresh aliases created
     the same way (template ``akhbar-<alias>``): ``helpers.bulk`` and ``helpers.parallel_bulk``
     (2 threads), ``runs`` times each; the faster median is the sink limit."""
@@ -233,14 +263,17 @@ def raw_sink(client: Any, source_alias: str, runs: int) -> dict[str, Any]:
 
     result: dict[str, Any] = {"docs": len(docs), "megabytes": round(megabytes, 1)}
     for name, write in (("bulk", bulk), ("parallel_bulk", parallel)):
-        timings = []
+        timings, es_cpu, client_cpu = [], [], []
         for _ in range(runs):
             alias = f"bench-raw-{uuid.uuid4().hex[:8]}"
             ensure_index(client, alias)
+            es_before, cpu_before = es_cpu_seconds(es_url), time.process_time()
             started = time.perf_counter()
             write(alias)
             client.indices.refresh(index=alias)
             timings.append(time.perf_counter() - started)
+            client_cpu.append(time.process_time() - cpu_before)
+            es_cpu.append(es_cpu_since(es_url, es_before))
             count = client.count(index=alias)["count"]
             equivalence.delete_alias(client, alias)
             if count != len(docs):
@@ -250,6 +283,8 @@ def raw_sink(client: Any, source_alias: str, runs: int) -> dict[str, Any]:
             "seconds": [round(t, 2) for t in timings],
             "median_seconds": round(median, 2),
             "docs_per_s": round(len(docs) / median, 1),
+            "median_es_cpu_seconds": median_or_none(es_cpu),
+            "median_client_cpu_seconds": round(statistics.median(client_cpu), 2),
         }
     result["docs_per_s"] = max(result["bulk"]["docs_per_s"], result["parallel_bulk"]["docs_per_s"])
     return result
@@ -436,6 +471,58 @@ def stage_profile(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def stage_timeline(corpus: Path, es_url: str, client: Any) -> dict[str, Any]:
+    """Where the wall time of one run goes: ``pipelines.batch.run`` on ``corpus`` in this process,
+    timed per fused stage of the in-process runner (``FnApiRunner._execute_bundle``: wall and CPU
+    seconds of this process, and Elasticsearch's CPU seconds meanwhile), plus what comes before
+    the first stage (index creation, building and translating the graph) and after the last."""
+    import re
+
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    alias = f"bench-timeline-{uuid.uuid4().hex[:8]}"
+    argv = equivalence.batch_argv([str(corpus)], alias, es_url, WORKDIR / "runs", "default")
+    stages: list[dict[str, Any]] = []
+    original = fn_runner.FnApiRunner._execute_bundle
+
+    def timed(self: Any, context: Any, bundle: Any, bundle_input: Any) -> Any:
+        started, cpu, es_before = time.perf_counter(), time.process_time(), es_cpu_seconds(es_url)
+        try:
+            return original(self, context, bundle, bundle_input)
+        finally:
+            # A fused stage's name lists its transforms; keep the top-level steps, in order.
+            steps = re.findall(r"(?:ref_AppliedPTransform_|\()([A-Z][A-Za-z]+)[-/]", bundle.stage.name)
+            stages.append(
+                {
+                    "steps": "+".join(dict.fromkeys(steps)) or bundle.stage.name[:60],
+                    "started_s": round(started - began, 2),
+                    "wall_s": round(time.perf_counter() - started, 2),
+                    "cpu_s": round(time.process_time() - cpu, 2),
+                    "es_cpu_s": es_cpu_since(es_url, es_before),
+                }
+            )
+
+    fn_runner.FnApiRunner._execute_bundle = timed  # type: ignore[method-assign,assignment]
+    es_before, cpu_before, began = es_cpu_seconds(es_url), time.process_time(), time.perf_counter()
+    try:
+        summary, seconds = equivalence.timed_run(argv)
+    finally:
+        fn_runner.FnApiRunner._execute_bundle = original  # type: ignore[method-assign]
+        equivalence.delete_alias(client, alias)
+    in_stages = sum(stage["wall_s"] for stage in stages)
+    first = stages[0]["started_s"] if stages else 0.0
+    return {
+        "summary": summary.line(),
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(time.process_time() - cpu_before, 2),
+        "es_cpu_seconds": es_cpu_since(es_url, es_before),
+        "before_first_stage_s": first,
+        "in_stages_s": round(in_stages, 2),
+        "after_last_stage_s": round(seconds - first - in_stages, 2),
+        "stages": sorted(stages, key=lambda stage: -stage["wall_s"]),
+    }
+
+
 PROFILE_BUCKETS = (  # (name, a function whose cumulative time is that part of the pipeline)
     ("entities (EntityTagger.tag)", "entities.py", "tag"),
     ("dates (tag_dates)", "dates.py", "tag_dates"),
@@ -534,7 +621,8 @@ def table(results: dict[str, Any]) -> str:
                 (
                     name,
                     f"{p['articles_per_s']} articles/s ({p['articles']} in {p['median_seconds']} s, "
-                    f"{p['median_cpu_seconds']} CPU s), peak RSS {p['peak_rss_mb']} MB",
+                    f"{p['median_cpu_seconds']} CPU s; Elasticsearch {p.get('median_es_cpu_seconds')} CPU s), "
+                    f"peak RSS {p['peak_rss_mb']} MB",
                 )
             )
     if raw := results.get("raw_sink"):
@@ -543,7 +631,8 @@ def table(results: dict[str, Any]) -> str:
                 "raw sink (same docs)",
                 f"{raw['docs_per_s']} docs/s ({raw['docs']} docs; bulk "
                 f"{raw['bulk']['docs_per_s']}, parallel_bulk "
-                f"{raw['parallel_bulk']['docs_per_s']})",
+                f"{raw['parallel_bulk']['docs_per_s']}; Elasticsearch "
+                f"{raw['parallel_bulk'].get('median_es_cpu_seconds')} CPU s for parallel_bulk)",
             )
         )
     for key in ("end_to_end_over_raw_ratio", "end_to_end_over_raw_ratio_multiprocess"):
@@ -590,6 +679,15 @@ def table(results: dict[str, Any]) -> str:
     if prof := results.get("profile"):
         top = sorted(prof["share"].items(), key=lambda kv: -kv[1])[:3]
         rows.append(("CPU share by step", ", ".join(f"{k} {v:.0%}" for k, v in top)))
+    if timeline := results.get("timeline"):
+        rows.append(
+            (
+                "1x timeline (wall s)",
+                f"{timeline['before_first_stage_s']} before the first stage, {timeline['in_stages_s']} in "
+                f"stages, {timeline['after_last_stage_s']} after; slowest: "
+                + ", ".join(f"{st['steps'][:40]} {st['wall_s']}" for st in timeline["stages"][:3]),
+            )
+        )
     width = max(len(name) for name, _ in rows) if rows else 0
     return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
 
@@ -633,7 +731,7 @@ def bench(args: argparse.Namespace, client: Any) -> dict[str, Any]:
     pipeline["1x"] = one
     try:
         print("  raw sink ...", flush=True)
-        results["raw_sink"] = raw_sink(client, one["kept_alias"], args.raw_runs)
+        results["raw_sink"] = raw_sink(client, one["kept_alias"], args.raw_runs, args.es_url)
     finally:
         equivalence.delete_alias(client, one["kept_alias"])
     results["end_to_end_over_raw_ratio"] = round(one["articles_per_s"] / results["raw_sink"]["docs_per_s"], 3)
@@ -668,6 +766,10 @@ def bench(args: argparse.Namespace, client: Any) -> dict[str, Any]:
     if "profile" not in skip:
         print(f"  per-step CPU profile on {args.sample} articles ...", flush=True)
         results["profile"] = stage_profile(rows[: args.sample])
+        save()
+    if "timeline" not in skip:
+        print("  stage timeline of one more 1x run, in this process ...", flush=True)
+        results["timeline"] = stage_timeline(corpus_1x, args.es_url, client)
     results["targets"] = {
         "end_to_end_over_raw_ratio": {"at_least": TARGET_RATIO, "met": results["end_to_end_over_raw_ratio"] >= 0.5},
     }
@@ -731,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip",
         nargs="*",
         default=[],
-        choices=["multiprocess", "4x", "stages", "peers", "profile"],
+        choices=["multiprocess", "4x", "stages", "peers", "profile", "timeline"],
         help="parts to leave out.",
     )
     parser.add_argument("--out", default=None, help="results file (default bench/results.json).")
