@@ -427,29 +427,30 @@ impl Tagger {
     }
 
     /// The cached ``Word`` of every token; new words are analysed outside the lock.
-    pub fn words<'a>(&self, tokens: impl Iterator<Item = &'a str> + Clone) -> Vec<Arc<Word>> {
-        let mut missing: Vec<&str> = {
+    pub fn words<'a>(&self, tokens: impl Iterator<Item = &'a str>) -> Vec<Arc<Word>> {
+        let tokens: Vec<&str> = tokens.collect();
+        let mut found: Vec<Option<Arc<Word>>> = {
             let cache = self.words.lock().expect("word cache");
-            tokens.clone().filter(|word| !cache.contains_key(*word)).collect()
+            tokens.iter().map(|word| cache.get(*word).cloned()).collect()
         };
-        missing.sort_unstable();
-        missing.dedup();
-        let fresh: Map<&str, Arc<Word>> = missing
-            .into_iter()
-            .map(|word| (word, Arc::new(self.analyse_word(word))))
-            .collect();
-        let mut cache = self.words.lock().expect("word cache");
-        let found = tokens
-            .map(|word| match fresh.get(word).or_else(|| cache.get(word)) {
-                Some(entry) => entry.clone(),
-                None => Arc::new(self.analyse_word(word)), // another thread emptied the full cache meanwhile
-            })
-            .collect();
-        if cache.len() + fresh.len() > self.cache_size {
-            cache.clear();
+        let mut fresh: Map<&str, Arc<Word>> = Map::default();
+        for (word, entry) in tokens.iter().zip(found.iter_mut()) {
+            if entry.is_none() {
+                let analysed = fresh.entry(word).or_insert_with(|| Arc::new(self.analyse_word(word)));
+                *entry = Some(analysed.clone());
+            }
         }
-        cache.extend(fresh.into_iter().map(|(word, entry)| (word.to_string(), entry)));
+        if !fresh.is_empty() {
+            let mut cache = self.words.lock().expect("word cache");
+            if cache.len() + fresh.len() > self.cache_size {
+                cache.clear();
+            }
+            cache.extend(fresh.into_iter().map(|(word, entry)| (word.to_string(), entry)));
+        }
         found
+            .into_iter()
+            .map(|entry| entry.expect("every token analysed"))
+            .collect()
     }
 
     /// ``_match_length``: the longest name of one type at ``i``, from the word's starts.
