@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import itertools
 import re
 import time
 import traceback
@@ -610,22 +611,23 @@ def candidate_hits(
     hash or one of its band keys, its own document left out: what a query for that article
     alone matches. Hits carry ``dedup.content_hash`` and ``dedup.bands`` in ``_source``.
     """
+    hits = list(hits)
+    found: list[list[Mapping[str, Any]]] = [[] for _ in articles]
+    if not hits:  # the common case, and then nothing needs indexing
+        return found
     by_hash: dict[str, list[int]] = {}
     by_band: dict[str, list[int]] = {}
-    for index, (_, digest, bands) in enumerate(articles):
-        by_hash.setdefault(digest, []).append(index)
-        for band in bands:
-            by_band.setdefault(band, []).append(index)
-    found: list[list[Mapping[str, Any]]] = [[] for _ in articles]
-    for hit in hits:
+    for position, hit in enumerate(hits):
         dedup = (hit.get("_source") or {}).get("dedup") or {}
+        by_hash.setdefault(dedup.get("content_hash") or "", []).append(position)
         bands = dedup.get("bands") or []
-        matched = set(by_hash.get(dedup.get("content_hash") or "", ()))
         for band in [bands] if isinstance(bands, str) else bands:
+            by_band.setdefault(band, []).append(position)
+    for index, (article_id, digest, bands) in enumerate(articles):
+        matched = set(by_hash.get(digest, ()))
+        for band in bands:
             matched.update(by_band.get(band, ()))
-        for index in sorted(matched):
-            if hit.get("_id") != articles[index][0]:
-                found[index].append(hit)
+        found[index] = [hits[position] for position in sorted(matched) if hits[position].get("_id") != article_id]
     return found
 
 
@@ -1076,7 +1078,7 @@ class _LookupIndexed(_ElasticsearchDoFn):
     def _search_batch(self, keys: list[DedupKey], bands: list[tuple[str, ...]], size: int) -> list[Mapping[str, Any]]:
         should = [
             {"terms": {"dedup.content_hash": list({key.content_hash for key in keys})}},
-            {"terms": {"dedup.bands": list({band for key_bands in bands for band in key_bands})}},
+            {"terms": {"dedup.bands": list(itertools.chain.from_iterable(bands))}},  # Elasticsearch dedupes
         ]
         response = _retrying(
             lambda: self.client.search(
