@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import RunConfig, load_run_config, local_runner
 from pipelines.summary import RunSummary, summarize
-from transforms.dedup import ExactDedup, NearDedup, load_config
+from transforms.dedup import Dedup, load_config
 from transforms.elasticsearch import (
     ReadPending,
     WriteDeadLetters,
@@ -56,18 +56,11 @@ def process_and_index(
     """
     cleaned = articles | "Clean" >> CleanArticles()
     # Dedup reads only the cleaned title and body, so it runs before tagging: dropped duplicates
-    # are never tagged, and the shuffles of dedup carry articles without their annotations.
-    exact = cleaned["articles"] | "ExactDedup" >> ExactDedup()
-    near = exact["articles"] | "NearDedup" >> NearDedup(cfg.es, load_config(overrides=cfg.dedup))
-    tagged = near["articles"] | "Tag" >> TagArticles()
-    # Counted behind a Reshuffle: a counting step fused after a Flatten is copied into each input's
-    # stage, and portable runners (Flink) then report the counter of one copy only.
-    _ = (
-        (exact["duplicates"], near["duplicates"])
-        | "FlattenDuplicates" >> beam.Flatten()
-        | "GatherDuplicates" >> beam.Reshuffle()
-        | "CountDuplicates" >> beam.Map(count_duplicate)
-    )
+    # are never tagged, and the one shuffle that joins articles with their dedup decisions
+    # carries them without their annotations.
+    deduped = cleaned["articles"] | "Dedup" >> Dedup(cfg.es, load_config(overrides=cfg.dedup))
+    tagged = deduped["articles"] | "Tag" >> TagArticles()
+    _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(count_duplicate)
     written = (
         tagged["articles"]
         | "CountFlagged" >> beam.Map(count_flagged)
@@ -78,8 +71,7 @@ def process_and_index(
         dead_inputs,
         cleaned["dead"],
         tagged["dead"],
-        exact["dead"],
-        near["dead"],
+        deduped["dead"],
         written["dead"],
     ) | "FlattenDead" >> beam.Flatten()
     _ = dead | "DeadLetters" >> WriteDeadLetters(cfg.es, os.path.join(cfg.deadletter_dir, cfg.es.alias, run_dir))

@@ -3,22 +3,25 @@
 Pure functions do the work and are unit-tested without Beam:
 
 * keys: ``canonical_url`` (``transforms.urls``), ``content_hash`` of the folded body;
-* near-duplicate fingerprints: ``shingles`` (word n-grams of ``fold`` tokens) ->
-  ``minhash_signature`` (numpy reproduction of datasketch's ``MinHash(num_perm, seed)``,
-  affine32 scheme) -> ``band_keys`` (LSH: ``bands`` bands of ``rows`` rows);
-  ``pair_similarity`` (estimated containment or Jaccard) verifies a candidate pair,
-  ``verify_band_group`` all pairs sharing a band key; ``encode_signature`` /
-  ``decode_signature`` store a signature in Elasticsearch (``dedup.minhash``);
+* near-duplicate fingerprints: ``fingerprint`` folds once and gives the content hash,
+  ``shingles`` (word n-grams of ``fold`` tokens) -> ``minhash_signature`` (numpy
+  reproduction of datasketch's ``MinHash(num_perm, seed)``, affine32 scheme) -> ``band_keys``
+  (LSH: ``bands`` bands of ``rows`` rows); ``shared_band_groups`` finds the distinct sets of
+  articles sharing a band key, ``verify_band_group`` verifies one (``pair_similarity``:
+  estimated containment or Jaccard); ``encode_signature`` / ``decode_signature`` store a
+  signature in Elasticsearch (``dedup.minhash``);
 * ``cluster``: union-find over verified pairs, canonical = earliest published, ties by id;
-* ``match_indexed`` / ``resolve_component``: join a run's clusters to clusters already in
-  the index, electing one canonical across runs.
+* ``candidate_hits`` / ``match_indexed`` / ``join_components`` / ``resolve_component``: join
+  a run's clusters to clusters already in the index, electing one canonical across runs.
 
-The Beam composites ``ExactDedup`` and ``NearDedup`` only adapt these. Data flow:
-Article -> ExactDedup (one survivor per id and per content hash) -> NearDedup (sign,
-group by band key, verify pairs, connected components, batched Elasticsearch lookup of
-band keys, join the indexed clusters matched, relabel indexed clusters a run absorbs) ->
-Article with ``dedup`` filled. Losers leave through the ``duplicates`` output as
-``(article, reason, kept_id)``; failures through ``dead`` as ``DeadLetter``.
+The Beam composite ``Dedup`` only adapts these. Data flow: Article -> fingerprint (once) ->
+``DedupKey`` (ids, dates, hash, signature, band digests; no text) -> ``ExactDedup`` (one
+survivor per id and per content hash) -> ``NearDedup`` (batched Elasticsearch lookup, band
+keys grouped by shard, verified groups, components joined with the indexed clusters matched,
+resolution, relabelling of indexed clusters a run absorbs) -> one ``Decision`` per key ->
+joined back to its Article, which gets ``dedup`` filled. Losers leave through the
+``duplicates`` output as ``(article, reason, kept_id)``; failures through ``dead`` as
+``DeadLetter``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import itertools
+import pickle
 import re
 import time
 import traceback
@@ -33,7 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import apache_beam as beam
 import numpy as np
@@ -52,6 +57,7 @@ _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2
 _MAX_HASH32 = np.uint32(0xFFFFFFFF)
 _SHA1_DIGEST = type(hashlib.sha1()).digest
 _TOKEN = re.compile(r"[^\W_]+")  # the tokens of normalize.fold_tokens, on text already folded
+_WORD = re.compile(r"\w+")  # the same tokens on a text without "_"
 MEASURES = frozenset({"jaccard", "containment"})
 _BLOCK_VALUES = 1 << 22  # signature values compared per numpy step when verifying a band group
 
@@ -71,13 +77,29 @@ class DedupConfig:
     drop_near_duplicates: bool = False
     lookup_batch_size: int = 64
     lookup_hits_per_article: int = 10
+    band_shards: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("shingle_size", "num_perm", "bands", "rows", "lookup_batch_size", "lookup_hits_per_article"):
+        names = (
+            "shingle_size",
+            "num_perm",
+            "bands",
+            "rows",
+            "lookup_batch_size",
+            "lookup_hits_per_article",
+            "band_shards",
+        )
+        for name in names:
             if getattr(self, name) < 1:
                 raise ValueError(f"dedup config: {name} must be at least 1")
         if self.bands * self.rows > self.num_perm:
             raise ValueError("dedup config: bands * rows must not exceed num_perm")
+        # One lookup search per batch: its terms and hits must stay within Elasticsearch's
+        # defaults (index.max_terms_count 65,536, index.max_result_window 10,000).
+        if self.lookup_batch_size * self.bands > 65_536:
+            raise ValueError("dedup config: lookup_batch_size * bands must not exceed 65536")
+        if self.lookup_batch_size * (self.lookup_hits_per_article + 1) >= 10_000:
+            raise ValueError("dedup config: lookup_batch_size * (lookup_hits_per_article + 1) must stay under 10000")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("dedup config: threshold must be in (0, 1]")
         if self.measure not in MEASURES:
@@ -141,6 +163,20 @@ def _shingles_of(tokens: list[str], size: int) -> set[str]:
     return set(map(" ".join, zip(*(tokens[i:] for i in range(size)), strict=False)))
 
 
+def _tokens(folded_text: str) -> list[str]:
+    # Without "_" in the text, runs of \w are the tokens, and that simpler pattern is faster.
+    return (_WORD if "_" not in folded_text else _TOKEN).findall(folded_text)
+
+
+def _encoded_shingles(tokens: list[str], size: int) -> set[bytes]:
+    """The UTF-8 form of ``_shingles_of(tokens, size)`` (what the hash reads), each token
+    encoded once instead of each shingle."""
+    encoded = list(map(str.encode, tokens))
+    if len(encoded) <= size:
+        return {b" ".join(encoded)} if encoded else set()
+    return set(map(b" ".join, zip(*(encoded[i:] for i in range(size)), strict=False)))
+
+
 @functools.lru_cache(maxsize=8)  # a pure memo of deterministic constants, not shared state
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     generator = np.random.RandomState(seed)
@@ -152,12 +188,14 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fmix32(values: np.ndarray) -> np.ndarray:
+    """murmur3's finaliser, in place on an array this module owns."""
     s1, m1, s2, m2, s3 = _FMIX32
-    values = values ^ (values >> s1)
-    values = values * m1
-    values = values ^ (values >> s2)
-    values = values * m2
-    return values ^ (values >> s3)
+    values ^= values >> s1
+    values *= m1
+    values ^= values >> s2
+    values *= m2
+    values ^= values >> s3
+    return values
 
 
 def minhash_signature(shingle_set: Iterable[str], num_perm: int = 128, seed: int = 1) -> np.ndarray:
@@ -166,17 +204,21 @@ def minhash_signature(shingle_set: Iterable[str], num_perm: int = 128, seed: int
     Equal to ``datasketch.MinHash(num_perm, seed).update_batch(s.encode())`` hash values.
     An empty set gives the all-max signature (similar to nothing but another empty set).
     """
+    return _minhash_of_encoded(map(str.encode, shingle_set), num_perm, seed)
+
+
+def _minhash_of_encoded(encoded: Iterable[bytes], num_perm: int, seed: int) -> np.ndarray:
     a, b = _permutations(num_perm, seed)
     # Whole 20-byte digests, hashed without a Python-level loop; the first 4 bytes of each
     # (word 0 of every 5) are datasketch's sha1_hash32.
-    digests = b"".join(map(_SHA1_DIGEST, map(hashlib.sha1, map(str.encode, shingle_set))))
+    digests = b"".join(map(_SHA1_DIGEST, map(hashlib.sha1, encoded)))
     if not digests:
         return np.full(num_perm, _MAX_HASH32, dtype=np.uint32)
-    hashed = _fmix32(np.frombuffer(digests, dtype="<u4")[::5].astype(np.uint32)).reshape(-1, 1)
-    with np.errstate(over="ignore"):
-        permuted = hashed * a
-        permuted += b
-    return permuted.min(axis=0)
+    hashed = _fmix32(np.frombuffer(digests, dtype="<u4")[::5].astype(np.uint32))
+    # One row per permutation: the minimum then runs along contiguous memory.
+    permuted = a[:, None] * hashed
+    permuted += b[:, None]
+    return permuted.min(axis=1)
 
 
 def estimated_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -200,15 +242,26 @@ def _band_hasher(config: DedupConfig) -> Any:
 
 def band_keys(signature: np.ndarray, config: DedupConfig = DedupConfig()) -> list[str]:
     """LSH band keys ``"{band_index}:{hash of the band's rows}"``, one per band."""
+    return list(band_key_strings(_band_digests(signature, config)))
+
+
+def _band_digests(signature: np.ndarray, config: DedupConfig) -> bytes:
+    """The 8-byte digest of each band's rows, concatenated in band order."""
     values = signature.astype("<u4", copy=False).tobytes()
     keyed = _band_hasher(config)
     step = 4 * config.rows
-    keys = []
-    for band in range(config.bands):
+    digests = []
+    for start in range(0, config.bands * step, step):
         hasher = keyed.copy()
-        hasher.update(values[band * step : (band + 1) * step])
-        keys.append(f"{band}:{hasher.hexdigest()}")
-    return keys
+        hasher.update(values[start : start + step])
+        digests.append(hasher.digest())
+    return b"".join(digests)
+
+
+def band_key_strings(band_digests: bytes) -> tuple[str, ...]:
+    """The band keys (as indexed in ``dedup.bands``) of concatenated 8-byte band digests."""
+    hexed = band_digests.hex()
+    return tuple(f"{band}:{hexed[16 * band : 16 * band + 16]}" for band in range(len(band_digests) // 8))
 
 
 def estimated_containment(sig_a: np.ndarray, size_a: int, sig_b: np.ndarray, size_b: int) -> float:
@@ -257,18 +310,20 @@ class Fingerprint:
     signature: np.ndarray | None  # None: fewer than min_tokens tokens
     size: int  # number of distinct shingles (for the containment estimate)
     bands: tuple[str, ...]
+    band_digests: bytes = b""  # the 8-byte digests behind ``bands``, concatenated (for grouping)
 
 
 def fingerprint(title: str, body: str, config: DedupConfig = DedupConfig()) -> Fingerprint:
     """Content hash, MinHash signature and band keys of an article's text (folded once)."""
     folded = _key_text(title, body)
     digest = _digest(folded)
-    tokens = _TOKEN.findall(folded)
+    tokens = _tokens(folded)
     if len(tokens) < max(config.min_tokens, 1):
         return Fingerprint(digest, None, 0, ())
-    shingle_set = _shingles_of(tokens, config.shingle_size)
-    signature = minhash_signature(shingle_set, config.num_perm, config.seed)
-    return Fingerprint(digest, signature, len(shingle_set), tuple(band_keys(signature, config)))
+    encoded = _encoded_shingles(tokens, config.shingle_size)
+    signature = _minhash_of_encoded(encoded, config.num_perm, config.seed)
+    digests = _band_digests(signature, config)
+    return Fingerprint(digest, signature, len(encoded), band_key_strings(digests), digests)
 
 
 def _from_agreement(agree: np.ndarray, sizes_a: np.ndarray, sizes_b: np.ndarray, measure: str) -> np.ndarray:
@@ -353,24 +408,55 @@ def best_similarities(
     return best
 
 
+def shared_band_groups(
+    ids: Sequence[str], rows: np.ndarray, bands: np.ndarray, values: np.ndarray
+) -> list[tuple[str, ...]]:
+    """The distinct sets of two or more ids that share an LSH band key, as sorted tuples.
+
+    Entry ``i`` says: article ``ids[rows[i]]`` has the band digest ``values[i]`` (uint64) in
+    band ``bands[i]``; a band key is a (band, digest) pair. A reprint shares most of its
+    bands with the original, so many band keys have the same members: each set is returned
+    once, and verifying it once (``verify_band_group``) gives the edges every copy would.
+    """
+    if len(rows) == 0:
+        return []
+    order = np.lexsort((rows, values, bands))  # by band key, then row
+    sorted_bands, sorted_values, sorted_rows = bands[order], values[order], rows[order]
+    starts = np.flatnonzero(
+        np.concatenate(([True], (sorted_bands[1:] != sorted_bands[:-1]) | (sorted_values[1:] != sorted_values[:-1])))
+    )
+    stops = np.append(starts[1:], len(order))
+    shared = stops - starts > 1
+    member_sets: dict[bytes, np.ndarray] = {}
+    for start, stop in zip(starts[shared].tolist(), stops[shared].tolist(), strict=True):
+        members = sorted_rows[start:stop]
+        member_sets.setdefault(members.tobytes(), members)
+    groups = {tuple(sorted({ids[row] for row in members.tolist()})) for members in member_sets.values()}
+    return sorted(group for group in groups if len(group) > 1)
+
+
 def near_duplicate_pairs(
     fingerprints: Mapping[str, Fingerprint], config: DedupConfig = DedupConfig()
 ) -> dict[tuple[str, str], float]:
-    """In-memory LSH: group ids by band key and verify each group (``verify_band_group``);
-    returns the verified edges, each once. The Beam composite does the same with a
-    GroupByKey; this is for evaluation and tests.
+    """In-memory LSH: the groups of ids sharing a band key (``shared_band_groups``), each
+    verified (``verify_band_group``); returns the verified edges, each once. The Beam composite
+    does the same on shards of the band keys; this is for evaluation and tests.
     """
-    band_to_members: dict[str, list[tuple[str, np.ndarray, int]]] = {}
-    for article_id, fp in fingerprints.items():
-        if fp.signature is None:
-            continue
-        for key in fp.bands:
-            band_to_members.setdefault(key, []).append((article_id, fp.signature, fp.size))
+    signed = {
+        article_id: (fp.signature, fp.size, fp.band_digests)
+        for article_id, fp in fingerprints.items()
+        if fp.signature is not None
+    }
+    if not signed:
+        return {}
+    ids = list(signed)
+    values = np.frombuffer(b"".join(digests for _, _, digests in signed.values()), dtype="<u8").reshape(len(ids), -1)
+    rows, bands = np.nonzero(np.ones(values.shape, dtype=bool))
     pairs: dict[tuple[str, str], float] = {}
-    for members in band_to_members.values():
-        if len(members) > 1:
-            for id_a, id_b, score in verify_band_group(members, config):
-                pairs[(id_a, id_b)] = score
+    for group in shared_band_groups(ids, rows, bands, values.ravel()):
+        members = [(article_id, *signed[article_id][:2]) for article_id in group]
+        for id_a, id_b, score in verify_band_group(members, config):
+            pairs[(id_a, id_b)] = score
     return pairs
 
 
@@ -420,6 +506,25 @@ def cluster(pairs: Iterable[Sequence[str]], published_by_id: Mapping[str, str | 
         canonical = min(group, key=lambda node: published_sort_key(published_by_id.get(node), node))
         for node in group:
             result[node] = (canonical, canonical)
+    return result
+
+
+def join_components(edges: Iterable[tuple[str, str]], links: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The component each article of a run is resolved in: ``{id: component id}``.
+
+    ``edges`` are verified pairs of the run's articles: connected articles form a run
+    component, named by its smallest id. ``links`` are ``(article id, indexed cluster id)``,
+    one per indexed match: a run component and the indexed clusters its members matched are
+    joined, named by the smallest of their names (an article of the run named like a matched
+    cluster joins it too). An id the result does not name is alone.
+    """
+    run = {node: component for node, (component, _) in cluster(sorted(edges), {}).items()}
+    joined_links = sorted((run.get(article, article), cluster_id) for article, cluster_id in links)
+    joined = {node: component for node, (component, _) in cluster(joined_links, {}).items()}
+    result = {}
+    for node in run.keys() | joined.keys():
+        component = run.get(node, node)
+        result[node] = joined.get(component, component)
     return result
 
 
@@ -500,6 +605,33 @@ def match_indexed(
     return tuple(sorted(matches, key=lambda m: (-m.similarity, m.id)))
 
 
+def candidate_hits(
+    articles: Sequence[tuple[str, str, Sequence[str]]], hits: Iterable[Mapping[str, Any]]
+) -> list[list[Mapping[str, Any]]]:
+    """For each article ``(id, content hash, band keys)``, the hits that share its content
+    hash or one of its band keys, its own document left out: what a query for that article
+    alone matches. Hits carry ``dedup.content_hash`` and ``dedup.bands`` in ``_source``.
+    """
+    hits = list(hits)
+    found: list[list[Mapping[str, Any]]] = [[] for _ in articles]
+    if not hits:  # the common case, and then nothing needs indexing
+        return found
+    by_hash: dict[str, list[int]] = {}
+    by_band: dict[str, list[int]] = {}
+    for position, hit in enumerate(hits):
+        dedup = (hit.get("_source") or {}).get("dedup") or {}
+        by_hash.setdefault(dedup.get("content_hash") or "", []).append(position)
+        bands = dedup.get("bands") or []
+        for band in [bands] if isinstance(bands, str) else bands:
+            by_band.setdefault(band, []).append(position)
+    for index, (article_id, digest, bands) in enumerate(articles):
+        matched = set(by_hash.get(digest, ()))
+        for band in bands:
+            matched.update(by_band.get(band, ()))
+        found[index] = [hits[position] for position in sorted(matched) if hits[position].get("_id") != article_id]
+    return found
+
+
 def resolve_component(members: Sequence[Member]) -> tuple[dict[str, Resolution], dict[str, str]]:
     """Final cluster of each member of a component, and the indexed clusters to relabel.
 
@@ -556,7 +688,27 @@ def _instant(text: str | None) -> float:
     return key[1] if key[0] == 0 else float("-inf")
 
 
-def choose_survivor(group: Sequence[Article], reason: str) -> tuple[Article, list[Article]]:
+class _ExactKeys(Protocol):
+    """What ``choose_survivor`` reads: an ``Article`` or a ``DedupKey``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def content_hash(self) -> str | None: ...
+    @property
+    def published_at(self) -> str | None: ...
+    @property
+    def fetched_at(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def guid(self) -> str | None: ...
+
+
+_Keys = TypeVar("_Keys", bound=_ExactKeys)
+
+
+def choose_survivor(group: Sequence[_Keys], reason: str) -> tuple[_Keys, list[_Keys]]:
     """The article kept among exact duplicates, and the others.
 
     ``same_id`` (one canonical URL seen twice): the latest fetched version, since a changed
@@ -574,14 +726,118 @@ def choose_survivor(group: Sequence[Article], reason: str) -> tuple[Article, lis
     return ordered[0], ordered[1:]
 
 
+# --- the records dedup decides on ---------------------------------------------------------
+
+
+class DedupKey(NamedTuple):
+    """One article as dedup decides on it: its keys and fingerprint, without its text."""
+
+    element: str  # joins the decision back to the article (``element_key``)
+    id: str
+    content_hash: str
+    published_at: str | None
+    fetched_at: str
+    origin: str
+    guid: str | None
+    signature: bytes  # little-endian uint32 values; b"" under min_tokens
+    size: int  # distinct shingles
+    band_digests: bytes  # 8 bytes per band (``Fingerprint.band_digests``); b"" without a signature
+
+
+class Decision(NamedTuple):
+    """What dedup decided for one article, applied when the article is joined back."""
+
+    cluster_id: str | None  # None: an exact duplicate, dropped before clustering
+    duplicate_of: str | None
+    similarity: float | None
+    replaces: tuple[str, ...] = ()  # indexed exact copies the sink deletes when it indexes the article
+    dropped: tuple[str, str] | None = None  # (reason, kept id): the article leaves through ``duplicates``
+    notes: tuple[str, ...] = ()  # appended to the article's notes
+
+
+def element_key(article: Article, digest: str) -> str:
+    """The key that joins an article with its decision. Two articles share it only when
+    everything dedup decides on is the same (id, content hash, dates, origin, guid): they
+    are then interchangeable, and either may take either decision."""
+    fields = (article.id, digest, article.published_at, article.fetched_at, article.origin, article.guid)
+    return hashlib.blake2b(repr(fields).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def dedup_key(article: Article, fp: Fingerprint) -> DedupKey:
+    signature = fp.signature.astype("<u4", copy=False).tobytes() if fp.signature is not None else b""
+    return DedupKey(
+        element_key(article, fp.content_hash),
+        article.id,
+        fp.content_hash,
+        article.published_at,
+        article.fetched_at,
+        article.origin,
+        article.guid,
+        signature,
+        fp.size,
+        fp.band_digests,
+    )
+
+
+def apply_decision(article: Article, decision: Decision) -> Article:
+    """The article as dedup leaves it: the cluster fields join the fingerprint fields in
+    ``dedup`` (in the order of the indexed document), the decision's notes are appended. An
+    exact duplicate dropped before clustering is returned as it is."""
+    if decision.cluster_id is None:
+        return article
+    fields = article.dedup
+    dedup = {
+        "content_hash": fields["content_hash"],
+        "cluster_id": decision.cluster_id,
+        "duplicate_of": decision.duplicate_of,
+        "similarity": decision.similarity,
+        "is_canonical": decision.duplicate_of is None,
+        "bands": fields["bands"],
+        "minhash": fields["minhash"],
+        "fold_version": fields["fold_version"],
+    }
+    if decision.replaces:  # the sink deletes these; never part of the indexed document
+        dedup[REPLACES] = list(decision.replaces)
+    if decision.notes:
+        return article.with_(dedup=dedup, notes=(*article.notes, *decision.notes))
+    return article.with_(dedup=dedup)
+
+
 # --- Beam composites ----------------------------------------------------------------------
 # DoFns only adapt the functions above. Nothing is kept between elements except what
 # setup() builds (the Elasticsearch client), so the same code runs on any runner.
+#
+# Only ``Dedup`` handles whole articles: it fingerprints each one, ``ExactDedup`` and
+# ``NearDedup`` decide on its ``DedupKey``, and one shuffle joins every article with its
+# ``Decision``. Records cross shuffles as plain tuples: Beam's default coder writes tuples of
+# strings, bytes and numbers itself but pickles a NamedTuple, which costs twice the CPU.
 
 DUPLICATES = "duplicates"
 DEAD = "dead"
 MERGES = "merges"
+DECISIONS = "decisions"
 REPLACES = "replaces"  # Article.dedup key: indexed exact copies the sink deletes when it indexes the article
+_ARTICLE = "article"
+_EDGE, _LINK = "edge", "link"  # kinds of pairs ``_ComponentsFn`` joins
+_SIGNATURE, _GROUP = "signature", "group"  # kinds of values ``_signed_members`` reads
+_LOOKED, _COMPONENT = "looked", "component"  # kinds of values ``_RouteToComponent`` reads
+_BAND_BATCH = 1024  # signed keys per band block: a few large shuffle elements instead of one per band
+
+
+class _Looked(NamedTuple):
+    """A ``DedupKey`` and what the index lookup found for it."""
+
+    key: DedupKey
+    matches: tuple[IndexedMatch, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def plain(self) -> tuple[tuple[Any, ...], tuple[IndexedMatch, ...], tuple[str, ...]]:
+        return tuple(self.key), self.matches, self.notes
+
+    @classmethod
+    def from_plain(cls, values: Sequence[Any]) -> _Looked:
+        key, matches, notes = values
+        return cls(DedupKey._make(key), matches, notes)
 
 
 def _dead(step: str, article: Article, err: BaseException) -> beam.pvalue.TaggedOutput:
@@ -589,60 +845,16 @@ def _dead(step: str, article: Article, err: BaseException) -> beam.pvalue.Tagged
     return beam.pvalue.TaggedOutput(DEAD, DeadLetter(step, article.origin, detail, repr(article)[:20_000], article.id))
 
 
-class _AddContentHash(beam.DoFn):
-    def process(self, article: Article) -> Iterator[Any]:
-        try:
-            yield article.with_(content_hash=content_hash(article.title, article.body))
-        except ValueError as err:
-            yield _dead("dedup_hash", article, err)
+class _Fingerprint(beam.DoFn):
+    """Article -> its ``DedupKey``; the article itself, with its content hash and the
+    fingerprint fields of ``dedup``, keyed for the join and pickled (``_ARTICLE``); an article
+    without any text to ``dead`` (it must not collapse into another one).
 
-
-class _KeepOne(beam.DoFn):
-    """One survivor per key (``choose_survivor``); the others go to ``duplicates`` as
-    ``(article, reason, kept_id)``."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        self.duplicates = Metrics.counter("dedup", f"exact_{reason}")
-
-    def process(self, keyed: tuple[str, Iterable[Article]]) -> Iterator[Any]:
-        kept, losers = choose_survivor(list(keyed[1]), self.reason)
-        yield kept
-        for loser in losers:
-            self.duplicates.inc()
-            yield beam.pvalue.TaggedOutput(DUPLICATES, (loser, self.reason, kept.id))
-
-
-class ExactDedup(beam.PTransform):
-    """PCollection[Article] -> {"articles", "duplicates", "dead"}.
-
-    Sets ``content_hash``; keeps one article per id (same canonical URL: the latest fetched
-    version, an update), then one per content hash (same folded body under another URL: the
-    earliest published, then the smallest id). ``duplicates`` holds ``(article, reason,
-    kept_id)`` with reason ``same_id`` or ``same_content``; ``dead`` holds DeadLetters for
-    articles with no text at all.
+    The article crosses the join as pickle bytes because the in-process runner materializes
+    the Flatten before the join's GroupByKey, decoding and encoding every element once more:
+    for bytes that is a copy, for an ``Article`` an unpickling and a pickling (35 of 41 us
+    per article, measured).
     """
-
-    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        hashed = articles | "ContentHash" >> beam.ParDo(_AddContentHash()).with_outputs(DEAD, main="articles")
-        per_id = (
-            hashed.articles
-            | "KeyById" >> beam.Map(lambda a: (a.id, a))
-            | "GroupById" >> beam.GroupByKey()
-            | "OnePerId" >> beam.ParDo(_KeepOne("same_id")).with_outputs(DUPLICATES, main="articles")
-        )
-        per_hash = (
-            per_id.articles
-            | "KeyByContentHash" >> beam.Map(lambda a: (a.content_hash, a))
-            | "GroupByContentHash" >> beam.GroupByKey()
-            | "OnePerContentHash" >> beam.ParDo(_KeepOne("same_content")).with_outputs(DUPLICATES, main="articles")
-        )
-        duplicates = (per_id[DUPLICATES], per_hash[DUPLICATES]) | "FlattenDuplicates" >> beam.Flatten()
-        return {"articles": per_hash.articles, DUPLICATES: duplicates, DEAD: hashed[DEAD]}
-
-
-class _Sign(beam.DoFn):
-    """Fills ``dedup`` with the fingerprint: content hash, band keys, encoded signature."""
 
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
@@ -651,86 +863,151 @@ class _Sign(beam.DoFn):
         try:
             fp = fingerprint(article.title, article.body, self.config)
         except ValueError as err:
-            yield _dead("dedup_sign", article, err)
-            return
-        minhash = encode_signature(fp.signature, fp.size) if fp.signature is not None else None
-        dedup = {
-            "content_hash": fp.content_hash,
-            "cluster_id": article.id,
-            "duplicate_of": None,
-            "similarity": None,
-            "is_canonical": True,
-            "bands": list(fp.bands),
-            "minhash": minhash,
-            "fold_version": FOLD_VERSION,
-        }
-        yield article.with_(content_hash=fp.content_hash, dedup=dedup)
+            yield _dead("dedup_hash", article, err)
+        else:
+            minhash = encode_signature(fp.signature, fp.size) if fp.signature is not None else None
+            fields = {"content_hash": fp.content_hash, "bands": list(fp.bands), "minhash": minhash}
+            key = dedup_key(article, fp)
+            signed = article.with_(content_hash=fp.content_hash, dedup={**fields, "fold_version": FOLD_VERSION})
+            yield beam.pvalue.TaggedOutput(_ARTICLE, (key.element, pickle.dumps(signed, pickle.HIGHEST_PROTOCOL)))
+            yield key
 
 
-def _band_ids(article: Article) -> Iterator[tuple[str, str]]:
-    for key in article.dedup["bands"]:
-        yield key, article.id
+class _KeepOne(beam.DoFn):
+    """One survivor per key (``choose_survivor``); the others get a ``Decision`` that drops
+    them with ``(reason, kept_id)``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.duplicates = Metrics.counter("dedup", f"exact_{reason}")
+
+    def process(self, keyed: tuple[str, Iterable[Sequence[Any]]]) -> Iterator[Any]:
+        kept, losers = choose_survivor([DedupKey._make(values) for values in keyed[1]], self.reason)
+        yield kept
+        for loser in losers:
+            self.duplicates.inc()
+            decision = Decision(None, None, None, dropped=(self.reason, kept.id))
+            yield beam.pvalue.TaggedOutput(DECISIONS, (loser.element, tuple(decision)))
 
 
-def _signed_minhash(article: Article) -> Iterator[tuple[str, str]]:
-    if article.dedup["minhash"] is not None:
-        yield article.id, article.dedup["minhash"]
+class ExactDedup(beam.PTransform):
+    """PCollection[DedupKey] -> {"keys", "decisions"}.
+
+    Keeps one key per id (same canonical URL: the latest fetched version, an update), then one
+    per content hash (same folded body under another URL: the earliest published, then the
+    smallest id). The others get ``(element, Decision)`` dropping them with reason ``same_id``
+    or ``same_content``.
+    """
+
+    def expand(self, keys: beam.PCollection) -> dict[str, beam.PCollection]:
+        per_id = (
+            keys
+            | "KeyById" >> beam.Map(lambda key: (key.id, tuple(key)))
+            | "GroupById" >> beam.GroupByKey()
+            | "OnePerId" >> beam.ParDo(_KeepOne("same_id")).with_outputs(DECISIONS, main="keys")
+        )
+        per_hash = (
+            per_id.keys
+            | "KeyByContentHash" >> beam.Map(lambda key: (key.content_hash, tuple(key)))
+            | "GroupByContentHash" >> beam.GroupByKey()
+            | "OnePerContentHash" >> beam.ParDo(_KeepOne("same_content")).with_outputs(DECISIONS, main="keys")
+        )
+        decisions = (per_id[DECISIONS], per_hash[DECISIONS]) | "FlattenDecisions" >> beam.Flatten()
+        return {"keys": per_hash.keys, DECISIONS: decisions}
 
 
-def _shared_band_ids(keyed: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """(id, band key) for the articles of a band key that more than one article has."""
-    band, ids = keyed[0], sorted(set(keyed[1]))
-    if len(ids) > 1:
-        for article_id in ids:
-            yield article_id, band
+def _band_blocks(batch: list[DedupKey], shards: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """Signed keys -> their band keys split by shard (digest modulo ``shards``), one block per
+    shard: ``(ids, rows, bands, digests)``, entry ``i`` being band ``bands[i]`` of
+    ``ids[rows[i]]``."""
+    ids = tuple(key.id for key in batch)
+    digests = np.frombuffer(b"".join(key.band_digests for key in batch), dtype="<u8").reshape(len(batch), -1)
+    shard_of = digests % np.uint64(shards)
+    for shard in range(shards):
+        rows, bands = np.nonzero(shard_of == shard)
+        if len(rows):
+            yield shard, (ids, rows.astype(np.int32), bands.astype(np.int16), digests[rows, bands])
 
 
-def _bands_with_minhash(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[str, str]]]:
-    article_id, joined = keyed
-    for minhash in joined["minhash"][:1]:
-        for band in joined["band"]:
-            yield band, (article_id, minhash)
+def _group_memberships(keyed: tuple[int, Iterable[tuple[Any, ...]]]) -> Iterator[tuple[str, tuple[str, bytes]]]:
+    """A shard's band blocks -> ``(id, (_GROUP, group digest))`` for each member of each set of
+    ids sharing a band key (``shared_band_groups``). A set found in several shards has the same
+    digest in each, so its members meet it once (``_signed_members``)."""
+    ids: list[str] = []
+    rows, bands, digests = [], [], []
+    for block_ids, block_rows, block_bands, block_digests in keyed[1]:
+        rows.append(block_rows + len(ids))
+        ids.extend(block_ids)
+        bands.append(block_bands)
+        digests.append(block_digests)
+    for group in shared_band_groups(ids, np.concatenate(rows), np.concatenate(bands), np.concatenate(digests)):
+        group_digest = hashlib.blake2b(repr(group).encode("utf-8"), digest_size=16).digest()
+        for article_id in group:
+            yield article_id, (_GROUP, group_digest)
 
 
-class _VerifyBand(beam.DoFn):
+def _signed_members(
+    keyed: tuple[str, Iterable[tuple[Any, ...]]],
+) -> Iterator[tuple[bytes, tuple[str, bytes, int]]]:
+    """An id's signature and the groups it belongs to -> ``(group digest, (id, signature,
+    size))``, once per group."""
+    article_id = keyed[0]
+    signature, size, groups = b"", 0, set()
+    for value in keyed[1]:
+        if value[0] == _SIGNATURE:
+            _, signature, size = value
+        else:
+            groups.add(value[1])
+    for group_digest in sorted(groups):
+        yield group_digest, (article_id, signature, size)
+
+
+class _VerifyGroup(beam.DoFn):
+    """A group of ids sharing a band key, with their signatures -> its spanning edges
+    (``verify_band_group``) as ``(_EDGE, id_a, id_b)``."""
+
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
 
-    def process(self, keyed: tuple[str, Iterable[tuple[str, str]]]) -> Iterator[tuple[str, str, float]]:
-        members = []
-        for article_id, minhash in keyed[1]:
-            signature, size = decode_signature(minhash, self.config.num_perm)
-            members.append((article_id, signature, size))
-        if len(members) > 1:
-            yield from verify_band_group(members, self.config)
+    def process(self, keyed: tuple[bytes, Iterable[tuple[str, bytes, int]]]) -> Iterator[tuple[str, str, str]]:
+        members = [
+            (article_id, np.frombuffer(signature, dtype="<u4"), size) for article_id, signature, size in keyed[1]
+        ]
+        for id_a, id_b, _ in verify_band_group(members, self.config):
+            yield _EDGE, id_a, id_b
 
 
 class _ComponentsFn(beam.CombineFn):
-    """Verified edges -> {id: component id} by union-find (``cluster``).
+    """``(_EDGE, id, id)`` verified pairs and ``(_LINK, id, indexed cluster id)`` matches ->
+    ``{id: component}`` (``join_components``).
 
-    A global combine of the edge list: band groups emit spanning edges only (fewer than the
-    articles in the run), so one worker holds them easily at news scale.
+    A global combine: band groups emit spanning edges only (fewer than the articles in the
+    run) and links are as many as indexed matches, so one worker holds them easily at news
+    scale.
     """
 
-    def create_accumulator(self) -> set[tuple[str, str]]:
-        return set()
+    def create_accumulator(self) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        return set(), set()
 
-    def add_input(self, edges: set[tuple[str, str]], edge: tuple[str, str, float]) -> set[tuple[str, str]]:
-        edges.add((edge[0], edge[1]))
-        return edges
+    def add_input(
+        self, accumulator: tuple[set[tuple[str, str]], set[tuple[str, str]]], pair: tuple[str, str, str]
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        kind, first, second = pair
+        accumulator[0 if kind == _EDGE else 1].add((first, second))
+        return accumulator
 
-    def merge_accumulators(self, accumulators: Iterable[set[tuple[str, str]]]) -> set[tuple[str, str]]:
-        return set().union(*accumulators)
+    def merge_accumulators(
+        self, accumulators: Iterable[tuple[set[tuple[str, str]], set[tuple[str, str]]]]
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        edges: set[tuple[str, str]] = set()
+        links: set[tuple[str, str]] = set()
+        for more_edges, more_links in accumulators:
+            edges |= more_edges
+            links |= more_links
+        return edges, links
 
-    def extract_output(self, edges: set[tuple[str, str]]) -> dict[str, str]:
-        return {node: component for node, (component, _) in cluster(sorted(edges), {}).items()}
-
-
-def _key_by_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Article]]:
-    article_id, joined = keyed
-    component = joined["component"][0] if joined["component"] else article_id
-    for article in joined["article"]:
-        yield component, article
+    def extract_output(self, accumulator: tuple[set[tuple[str, str]], set[tuple[str, str]]]) -> dict[str, str]:
+        return join_components(*accumulator)
 
 
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -769,39 +1046,82 @@ class _ElasticsearchDoFn(beam.DoFn):
 
 
 class _LookupIndexed(_ElasticsearchDoFn):
-    """Batches of (component, article) -> (component, (article, matches)): one msearch per
-    batch on ``dedup.bands`` and ``dedup.content_hash`` (so texts too short for a signature
-    still meet their indexed exact copies), one mget for the published_at of the matched
-    clusters' canonicals; a batch Elasticsearch cannot answer goes on without indexed
-    matches (noted)."""
+    """Batches of ``DedupKey`` -> ``_Looked``: the indexed near duplicates of each key.
+
+    One search per batch finds the indexed documents that share a content hash or a band key
+    with any key of the batch (filter context, no scoring), and each key gets those its own
+    query would match (``candidate_hits``; the content hash lets texts too short for a
+    signature meet their indexed exact copies). A key with more candidates than
+    ``lookup_hits_per_article``, or every key of a batch with more candidates than the search
+    returned, is looked up with its own scored query instead, which keeps the best
+    ``lookup_hits_per_article`` as Elasticsearch ranks them. One mget fetches the
+    published_at of the matched clusters' canonicals. A batch Elasticsearch cannot answer
+    goes on without indexed matches (noted).
+    """
+
+    SOURCE = ("dedup.minhash", "dedup.cluster_id", "dedup.content_hash", "published_at")
 
     def __init__(self, es_config: Any, config: DedupConfig) -> None:
         super().__init__(es_config)
         self.config = config
         self.failures = Metrics.counter("dedup", "lookup_failures")
 
-    def _search(self, signed: list[Article]) -> list[list[dict]]:
+    def _candidates(self, keys: list[DedupKey]) -> list[list[Mapping[str, Any]]]:
+        bands = [band_key_strings(key.band_digests) for key in keys]
+        # Every key's candidates fit in this many hits when none has more than it keeps (its own
+        # document aside); one hit more tells that some were left out.
+        limit = len(keys) * (self.config.lookup_hits_per_article + 1)
+        hits = self._search_batch(keys, bands, limit + 1)
+        if len(hits) > limit:
+            return self._search_each(keys, bands)
+        found = candidate_hits([(key.id, key.content_hash, b) for key, b in zip(keys, bands, strict=True)], hits)
+        crowded = [i for i, hits_of_key in enumerate(found) if len(hits_of_key) > self.config.lookup_hits_per_article]
+        if crowded:
+            ranked = self._search_each([keys[i] for i in crowded], [bands[i] for i in crowded])
+            for i, hits_of_key in zip(crowded, ranked, strict=True):
+                found[i] = hits_of_key
+        return found
+
+    def _search_batch(self, keys: list[DedupKey], bands: list[tuple[str, ...]], size: int) -> list[Mapping[str, Any]]:
+        should = [
+            {"terms": {"dedup.content_hash": list({key.content_hash for key in keys})}},
+            {"terms": {"dedup.bands": list(itertools.chain.from_iterable(bands))}},  # Elasticsearch dedupes
+        ]
+        response = _retrying(
+            lambda: self.client.search(
+                index=self.es_config.alias,
+                query={"constant_score": {"filter": {"bool": {"should": should, "minimum_should_match": 1}}}},
+                size=size,
+                source=[*self.SOURCE, "dedup.bands"],
+                track_total_hits=False,
+                ignore_unavailable=True,
+            )
+        )
+        hits: list[Mapping[str, Any]] = response["hits"]["hits"]
+        return hits
+
+    def _search_each(self, keys: list[DedupKey], bands: list[tuple[str, ...]]) -> list[list[Mapping[str, Any]]]:
         searches: list[dict[str, Any]] = []
-        for article in signed:
+        for key, key_bands in zip(keys, bands, strict=True):
             searches.append({"index": self.es_config.alias, "ignore_unavailable": True})
             searches.append(
                 {
                     "size": self.config.lookup_hits_per_article,
-                    "_source": ["dedup.minhash", "dedup.cluster_id", "dedup.content_hash", "published_at"],
+                    "_source": list(self.SOURCE),
                     "query": {
                         "bool": {
                             "should": [
-                                {"term": {"dedup.content_hash": article.dedup["content_hash"]}},
-                                *({"term": {"dedup.bands": key}} for key in article.dedup["bands"]),
+                                {"term": {"dedup.content_hash": key.content_hash}},
+                                *({"term": {"dedup.bands": band}} for band in key_bands),
                             ],
                             "minimum_should_match": 1,
-                            "must_not": [{"ids": {"values": [article.id]}}],
+                            "must_not": [{"ids": {"values": [key.id]}}],
                         }
                     },
                 }
             )
         response = _retrying(lambda: self.client.msearch(searches=searches))
-        results: list[list[dict]] = []
+        results: list[list[Mapping[str, Any]]] = []
         for item in response["responses"]:
             if "error" in item:
                 if (item["error"] or {}).get("type") == "index_not_found_exception":
@@ -820,17 +1140,12 @@ class _LookupIndexed(_ElasticsearchDoFn):
         )
         return {doc["_id"]: (doc.get("_source") or {}).get("published_at") for doc in response["docs"]}
 
-    def process(self, batch: list[tuple[str, Article]]) -> Iterator[Any]:
-        keyed = [article for _, article in batch if article.dedup.get("content_hash")]
+    def process(self, batch: list[DedupKey]) -> Iterator[_Looked]:
         try:
-            hits_per_article = self._search(keyed) if keyed else []
             matches_by_id: dict[str, tuple[IndexedMatch, ...]] = {}
-            for article, hits in zip(keyed, hits_per_article, strict=True):
-                signature, size = None, 0
-                if article.dedup.get("minhash"):
-                    signature, size = decode_signature(article.dedup["minhash"], self.config.num_perm)
-                digest = article.dedup["content_hash"]
-                matches_by_id[article.id] = match_indexed(article.id, signature, size, digest, hits, self.config)
+            for key, hits in zip(batch, self._candidates(batch), strict=True):
+                signature = np.frombuffer(key.signature, dtype="<u4") if key.signature else None
+                matches_by_id[key.id] = match_indexed(key.id, signature, key.size, key.content_hash, hits, self.config)
             missing = {m.cluster_id for ms in matches_by_id.values() for m in ms if m.cluster_id != m.id}
             dates = self._canonical_dates(missing)
         except Exception as err:
@@ -839,32 +1154,45 @@ class _LookupIndexed(_ElasticsearchDoFn):
             # --resume; dead-lettering them here would lose them to a passing outage.
             self.failures.inc(len(batch))
             note = f"cross-run dedup skipped: {type(err).__name__}: {err}"[:300]
-            for component, article in batch:
-                yield component, (article.with_(notes=(*article.notes, note)), ())
-            return
-        for component, article in batch:
-            matches = tuple(
-                replace(m, canonical_published_at=dates.get(m.cluster_id)) if m.cluster_id in dates else m
-                for m in matches_by_id.get(article.id, ())
-            )
-            yield component, (article, matches)
+            yield from (_Looked(key, (), (note,)) for key in batch)
+        else:
+            for key in batch:
+                matches = tuple(
+                    replace(m, canonical_published_at=dates.get(m.cluster_id)) if m.cluster_id in dates else m
+                    for m in matches_by_id[key.id]
+                )
+                yield _Looked(key, matches)
 
 
-def _cluster_links(keyed: tuple[str, tuple[Article, tuple[IndexedMatch, ...]]]) -> Iterator[tuple[str, str]]:
-    component, (_, matches) = keyed
-    for match in matches:
-        yield component, match.cluster_id
+def _cluster_links(looked: _Looked) -> Iterator[tuple[str, str, str]]:
+    for match in looked.matches:
+        yield _LINK, looked.key.id, match.cluster_id
 
 
-def _key_by_joined_component(keyed: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Any]]:
-    component, joined = keyed
-    joined_component = joined["joined"][0] if joined["joined"] else component
-    for member in joined["member"]:
-        yield joined_component, member
+class _RouteToComponent(beam.DoFn):
+    """An id's ``_Looked`` record and its component, if it has one -> ``(component, record)``
+    for ``_Resolve``; a record in no component is alone, and its decision is made here (its
+    own canonical). Component entries of ids that are not articles of the run (indexed
+    cluster ids) meet no record and end here."""
+
+    def process(self, keyed: tuple[str, Iterable[tuple[str, Any]]]) -> Iterator[Any]:
+        article_id, values = keyed
+        looked, component = None, None
+        for kind, value in values:
+            if kind == _LOOKED:
+                looked = value
+            else:
+                component = value
+        if looked is not None and component is not None:
+            yield component, looked
+        elif looked is not None:
+            record = _Looked.from_plain(looked)
+            decision = Decision(article_id, None, None, notes=record.notes)
+            yield beam.pvalue.TaggedOutput(DECISIONS, (record.key.element, tuple(decision)))
 
 
 class _Resolve(beam.DoFn):
-    """A component and its indexed matches -> final ``dedup`` fields, or ``duplicates``;
+    """A component's ``_Looked`` records -> a ``Decision`` for each (``resolve_component``);
     indexed clusters to relabel go to ``merges`` as (old cluster id, canonical id)."""
 
     def __init__(self, config: DedupConfig) -> None:
@@ -874,42 +1202,41 @@ class _Resolve(beam.DoFn):
         self.near_duplicates = Metrics.counter("dedup", "near_duplicates")
         self.joined = Metrics.counter("dedup", "joined_indexed_clusters")
 
-    def process(self, keyed: tuple[str, Iterable[tuple[Article, tuple[IndexedMatch, ...]]]]) -> Iterator[Any]:
-        group = sorted(keyed[1], key=lambda pair: pair[0].id)
+    def process(self, keyed: tuple[str, Iterable[Sequence[Any]]]) -> Iterator[Any]:
+        group = sorted(map(_Looked.from_plain, keyed[1]), key=lambda looked: looked.key.id)
         signed = [
-            (a.id, *decode_signature(a.dedup["minhash"], self.config.num_perm)) for a, _ in group if a.dedup["minhash"]
+            (looked.key.id, np.frombuffer(looked.key.signature, dtype="<u4"), looked.key.size)
+            for looked in group
+            if looked.key.signature
         ]
         in_run = best_similarities(signed, self.config)
-        members = [Member(a.id, a.published_at, in_run.get(a.id), matches) for a, matches in group]
+        members = [Member(lk.key.id, lk.key.published_at, in_run.get(lk.key.id), lk.matches) for lk in group]
         resolutions, merges = resolve_component(members)
         for old_cluster, canonical in merges.items():
             yield beam.pvalue.TaggedOutput(MERGES, (old_cluster, canonical))
-        for article, matches in group:
-            resolution = resolutions[article.id]
-            if matches:
+        for looked in group:
+            resolution = resolutions[looked.key.id]
+            if looked.matches:
                 self.joined.inc()
-            dedup = {
-                **article.dedup,
-                "cluster_id": resolution.cluster_id,
-                "duplicate_of": resolution.duplicate_of,
-                "similarity": resolution.similarity,
-                "is_canonical": resolution.duplicate_of is None,
-            }
-            if resolution.replaces:  # the sink deletes these; never part of the indexed document
+            if resolution.replaces:
                 self.replacing.inc()
-                dedup[REPLACES] = list(resolution.replaces)
-            resolved = article.with_(dedup=dedup)
+            dropped = None
             if resolution.exact_of is not None:
                 self.exact_indexed.inc()
-                yield beam.pvalue.TaggedOutput(DUPLICATES, (resolved, "same_content_indexed", resolution.exact_of))
+                dropped = ("same_content_indexed", resolution.exact_of)
             elif resolution.duplicate_of is not None:
                 self.near_duplicates.inc()
                 if self.config.drop_near_duplicates:
-                    yield beam.pvalue.TaggedOutput(DUPLICATES, (resolved, "near_duplicate", resolution.duplicate_of))
-                else:
-                    yield resolved
-            else:
-                yield resolved
+                    dropped = ("near_duplicate", resolution.duplicate_of)
+            decision = Decision(
+                resolution.cluster_id,
+                resolution.duplicate_of,
+                resolution.similarity,
+                resolution.replaces,
+                dropped,
+                looked.notes,
+            )
+            yield looked.key.element, tuple(decision)
 
 
 class _ApplyMerges(_ElasticsearchDoFn):
@@ -976,22 +1303,126 @@ class _ApplyMerges(_ElasticsearchDoFn):
                 yield beam.pvalue.TaggedOutput(DEAD, DeadLetter("dedup_merge", "", detail, element, canonical))
 
 
-class NearDedup(beam.PTransform):
-    """PCollection[Article] -> {"articles", "duplicates", "dead"}: near duplicates within the
-    run and against what is already indexed.
+class _ApplyDecisions(beam.DoFn):
+    """An element key's article (pickled by ``_Fingerprint``) and decision -> the article with
+    its ``dedup`` fields (``apply_decision``), or ``(article, reason, kept_id)`` to
+    ``duplicates``. Articles that share an element key are interchangeable, so they pair with
+    its decisions in any order."""
 
-    Steps: fingerprint each article; group ids by LSH band key, join the signatures to the band
-    keys several articles share, verify the pairs of each group; connected components of the
-    verified edges (one global combine of the edge list); batched Elasticsearch lookup of the
-    band keys (one msearch and one mget per batch of ``config.lookup_batch_size``) to find
-    indexed near duplicates; join each component with the indexed clusters it matched (a second
-    global combine); resolve each joined component (``resolve_component``: earliest published
-    canonical) and relabel the indexed clusters it absorbed (a search and a bulk of partial
-    updates per canonical). Output articles carry ``dedup`` = content_hash, cluster_id,
-    duplicate_of (None for a canonical), similarity, is_canonical, bands, minhash, fold_version.
-    ``duplicates``: ``(article, reason, kept_id)`` with reason ``same_content_indexed`` (always)
-    or ``near_duplicate`` (when ``config.drop_near_duplicates``). ``es_config`` None skips the
-    cross-run lookup.
+    def process(self, keyed: tuple[str, Iterable[Any]]) -> Iterator[Any]:
+        articles, decisions = [], []
+        for value in keyed[1]:
+            if isinstance(value, bytes):
+                articles.append(pickle.loads(value))
+            else:
+                decisions.append(Decision._make(value))
+        if len(articles) != len(decisions):  # every key gets exactly one decision
+            raise RuntimeError(f"dedup: {len(articles)} articles but {len(decisions)} decisions for {keyed[0]}")
+        for article, decision in zip(articles, decisions, strict=True):
+            decided = apply_decision(article, decision)
+            if decision.dropped is None:
+                yield decided
+            else:
+                yield beam.pvalue.TaggedOutput(DUPLICATES, (decided, *decision.dropped))
+
+
+class NearDedup(beam.PTransform):
+    """PCollection[DedupKey] (one per id and per content hash) -> {"decisions", "dead"}: near
+    duplicates within the run and against what is already indexed.
+
+    Steps: look each key up in Elasticsearch (batched, ``_LookupIndexed``); split the band
+    keys of signed keys into ``config.band_shards`` shards, batched, and find in each shard
+    the sets of ids sharing a band key; join each set with its members' signatures and verify
+    it; connected components of the verified edges, joined with the indexed clusters their
+    members matched (one global combine, ``join_components``); resolve each component
+    (``resolve_component``: earliest published canonical) and relabel the indexed clusters it
+    absorbed (a search and a bulk of partial updates per canonical). ``decisions``:
+    ``(element, Decision)`` for every key, with reason ``same_content_indexed`` (always) or
+    ``near_duplicate`` (when ``config.drop_near_duplicates``) for the dropped ones.
+    ``es_config`` None skips the cross-run lookup.
+    """
+
+    def __init__(self, es_config: Any, config: DedupConfig | None = None) -> None:
+        super().__init__()
+        self.es_config = es_config
+        self.config = config or load_config()
+
+    def expand(self, keys: beam.PCollection) -> dict[str, beam.PCollection]:
+        looked = self._lookup(keys)
+        signed = keys | "KeepSigned" >> beam.Filter(lambda key: bool(key.signature))
+        band_group_memberships = (
+            signed
+            | "BatchForBands" >> beam.BatchElements(min_batch_size=_BAND_BATCH, max_batch_size=_BAND_BATCH)
+            | "SplitBandsByShard" >> beam.FlatMap(_band_blocks, self.config.band_shards)
+            | "GroupBandShards" >> beam.GroupByKey()
+            | "SharedBandGroups" >> beam.FlatMap(_group_memberships)
+        )
+        id_to_signature = signed | "KeySignatureById" >> beam.Map(lambda k: (k.id, (_SIGNATURE, k.signature, k.size)))
+        edges = (
+            (id_to_signature, band_group_memberships)
+            | "FlattenSignatures" >> beam.Flatten()
+            | "GroupSignaturesById" >> beam.GroupByKey()
+            | "SignedMembers" >> beam.FlatMap(_signed_members)
+            | "GroupCandidates" >> beam.GroupByKey()
+            | "VerifyCandidates" >> beam.ParDo(_VerifyGroup(self.config))
+        )
+        id_to_component = (
+            (edges, looked | "LinkIndexedClusters" >> beam.FlatMap(_cluster_links))
+            | "FlattenLinks" >> beam.Flatten()
+            | "ConnectedComponents" >> beam.CombineGlobally(_ComponentsFn()).without_defaults()
+            | "ExplodeComponents" >> beam.FlatMap(lambda components: components.items())
+        )
+        routed = (
+            (
+                looked | "KeyLookedById" >> beam.Map(lambda record: (record.key.id, (_LOOKED, record.plain()))),
+                id_to_component | "TagComponents" >> beam.MapTuple(lambda node, c: (node, (_COMPONENT, c))),
+            )
+            | "FlattenComponents" >> beam.Flatten()
+            | "GroupWithComponent" >> beam.GroupByKey()
+            | "RouteToComponent" >> beam.ParDo(_RouteToComponent()).with_outputs(DECISIONS, main="members")
+        )
+        resolved = (
+            routed.members
+            | "GroupByComponent" >> beam.GroupByKey()
+            | "ResolveClusters" >> beam.ParDo(_Resolve(self.config)).with_outputs(MERGES, main=DECISIONS)
+        )
+        decisions = (routed[DECISIONS], resolved[DECISIONS]) | "FlattenDecisions" >> beam.Flatten()
+        return {DECISIONS: decisions, DEAD: self._relabel(resolved[MERGES])}
+
+    def _lookup(self, keys: beam.PCollection) -> beam.PCollection:
+        if self.es_config is None:
+            return keys | "NoLookup" >> beam.Map(_Looked)
+        return (
+            keys
+            | "BatchForLookup" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
+            | "LookupIndexed" >> beam.ParDo(_LookupIndexed(self.es_config, self.config))
+        )
+
+    def _relabel(self, merges: beam.PCollection) -> beam.PCollection:
+        if self.es_config is None:  # nothing indexed was looked up, so nothing is merged
+            return () | "NoRelabelling" >> beam.Flatten(pipeline=merges.pipeline)
+        relabelled = (
+            merges
+            | "BatchMerges" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
+            | "RelabelIndexedClusters" >> beam.ParDo(_ApplyMerges(self.es_config)).with_outputs(DEAD, main="done")
+        )
+        return relabelled[DEAD]
+
+
+class Dedup(beam.PTransform):
+    """PCollection[Article] -> {"articles", "duplicates", "dead"}: exact and near duplicates,
+    within the run and against what is already indexed.
+
+    Steps: fingerprint each article once (``_Fingerprint``: content hash, signature, band
+    keys); ``ExactDedup`` and ``NearDedup`` decide on the small ``DedupKey`` records; one
+    shuffle joins each article with its ``Decision``. Output articles carry ``content_hash``
+    and ``dedup`` = content_hash, cluster_id, duplicate_of (None for a canonical), similarity,
+    is_canonical, bands, minhash, fold_version (and ``replaces``, for the sink only).
+    ``duplicates``: ``(article, reason, kept_id)`` with reason ``same_id``, ``same_content``,
+    ``same_content_indexed`` or ``near_duplicate`` (when ``config.drop_near_duplicates``).
+    ``dead``: ``DeadLetter`` with step ``dedup_hash`` (no text at all) or ``dedup_merge``
+    (relabelling an absorbed indexed cluster failed). ``es_config`` (the sink's picklable
+    ``EsConfig``) None skips the cross-run lookup.
     """
 
     def __init__(self, es_config: Any, config: DedupConfig | None = None) -> None:
@@ -1000,62 +1431,16 @@ class NearDedup(beam.PTransform):
         self.config = config or load_config()
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        signed = articles | "Fingerprint" >> beam.ParDo(_Sign(self.config)).with_outputs(DEAD, main="articles")
-        id_to_component = (
-            {
-                # Band keys travel with ids only; a signature (~700 characters) joins just the
-                # bands that several articles share, not all `bands` copies of every article.
-                "band": signed.articles
-                | "KeyByBand" >> beam.FlatMap(_band_ids)
-                | "GroupByBand" >> beam.GroupByKey()
-                | "SharedBandsById" >> beam.FlatMap(_shared_band_ids),
-                "minhash": signed.articles | "KeyMinhashById" >> beam.FlatMap(_signed_minhash),
-            }
-            | "JoinMinhash" >> beam.CoGroupByKey()
-            | "KeyBySharedBand" >> beam.FlatMap(_bands_with_minhash)
-            | "GroupSharedBand" >> beam.GroupByKey()
-            | "VerifyBandPairs" >> beam.ParDo(_VerifyBand(self.config))
-            | "ConnectedComponents" >> beam.CombineGlobally(_ComponentsFn()).without_defaults()
-            | "ExplodeComponents" >> beam.FlatMap(lambda components: components.items())
+        signed = articles | "Fingerprint" >> beam.ParDo(_Fingerprint(self.config)).with_outputs(
+            _ARTICLE, DEAD, main="keys"
         )
-        component_to_article = (
-            {"article": signed.articles | "KeyById" >> beam.Map(lambda a: (a.id, a)), "component": id_to_component}
-            | "JoinComponents" >> beam.CoGroupByKey()
-            | "KeyByComponent" >> beam.FlatMap(_key_by_component)
+        exact = signed.keys | "ExactDedup" >> ExactDedup()
+        near = exact["keys"] | "NearDedup" >> NearDedup(self.es_config, self.config)
+        decided = (
+            (signed[_ARTICLE], exact[DECISIONS], near[DECISIONS])
+            | "FlattenWithDecisions" >> beam.Flatten()
+            | "JoinDecisions" >> beam.GroupByKey()
+            | "ApplyDecisions" >> beam.ParDo(_ApplyDecisions()).with_outputs(DUPLICATES, main="articles")
         )
-        if self.es_config is None:
-            with_matches = component_to_article | "NoLookup" >> beam.Map(lambda kv: (kv[0], (kv[1], ())))
-            resolved = self._resolve(with_matches)
-            return {"articles": resolved.articles, DUPLICATES: resolved[DUPLICATES], DEAD: signed[DEAD]}
-        looked_up = (
-            component_to_article
-            | "BatchForLookup" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
-            | "LookupIndexed"
-            >> beam.ParDo(_LookupIndexed(self.es_config, self.config)).with_outputs(DEAD, main="matches")
-        )
-        component_to_joined = (
-            looked_up.matches
-            | "LinkIndexedClusters" >> beam.FlatMap(_cluster_links)
-            | "JoinIndexedClusters" >> beam.CombineGlobally(_ComponentsFn()).without_defaults()
-            | "ExplodeJoins" >> beam.FlatMap(lambda joined: joined.items())
-        )
-        with_matches = (
-            {"member": looked_up.matches, "joined": component_to_joined}
-            | "JoinWithIndexed" >> beam.CoGroupByKey()
-            | "KeyByJoinedComponent" >> beam.FlatMap(_key_by_joined_component)
-        )
-        resolved = self._resolve(with_matches)
-        merged = (
-            resolved[MERGES]
-            | "BatchMerges" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.lookup_batch_size)
-            | "RelabelIndexedClusters" >> beam.ParDo(_ApplyMerges(self.es_config)).with_outputs(DEAD, main="done")
-        )
-        dead = (signed[DEAD], looked_up[DEAD], merged[DEAD]) | "FlattenDead" >> beam.Flatten()
-        return {"articles": resolved.articles, DUPLICATES: resolved[DUPLICATES], DEAD: dead}
-
-    def _resolve(self, with_matches: beam.PCollection) -> Any:
-        return (
-            with_matches
-            | "GroupByComponent" >> beam.GroupByKey()
-            | "ResolveClusters" >> beam.ParDo(_Resolve(self.config)).with_outputs(DUPLICATES, MERGES, main="articles")
-        )
+        dead = (signed[DEAD], near[DEAD]) | "FlattenDead" >> beam.Flatten()
+        return {"articles": decided.articles, DUPLICATES: decided[DUPLICATES], DEAD: dead}

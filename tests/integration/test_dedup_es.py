@@ -21,7 +21,7 @@ from elasticsearch.helpers import bulk, scan
 from eval.dedup import edit_article
 from pipelines.batch import run
 from tests.conftest import as_article, es_url
-from transforms.dedup import ExactDedup, NearDedup, load_config
+from transforms.dedup import Dedup, DedupConfig, _LookupIndexed, band_key_strings, dedup_key, fingerprint, load_config
 from transforms.elasticsearch import EsConfig, article_to_document, ensure_index
 from transforms.sources import article_id
 from transforms.urls import canonical_url
@@ -55,22 +55,15 @@ class _Spill(beam.DoFn):
         Path(self.folder, f"{uuid.uuid4().hex}.pkl").write_bytes(pickle.dumps(element))
 
 
-def dedup_run(articles, es, config=None, runner_args=None, exact=False):
-    """One run: NearDedup (after ExactDedup when ``exact``) against the index; returns
-    (articles, duplicates, dead) as lists.
+def dedup_run(articles, es, config=None, runner_args=None):
+    """One run of ``Dedup`` against the index; returns (articles, duplicates, dead) as lists.
 
     ``runner_args`` run it on another runner (the default is the test pipeline's Direct runner).
     """
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = beam.Pipeline(options=PipelineOptions(runner_args)) if runner_args else TestPipeline()
         with pipeline as p:
-            created = p | beam.Create(list(articles))
-            first = created | ExactDedup() if exact else {"articles": created}
-            near = first["articles"] | NearDedup(es, config or load_config())
-            out = {"articles": near["articles"]}
-            for name in ("duplicates", "dead"):
-                parts = [near[name], first[name]] if exact else [near[name]]
-                out[name] = parts | f"Flatten{name}" >> beam.Flatten()
+            out = p | beam.Create(list(articles)) | Dedup(es, config or load_config())
             for name in ("articles", "duplicates", "dead"):
                 Path(tmp, name).mkdir()
                 _ = out[name] | f"Spill{name}" >> beam.ParDo(_Spill(str(Path(tmp, name))))
@@ -249,19 +242,19 @@ def test_corpus_days_in_two_runs_match_one_run_and_reingesting_adds_nothing(es_c
         for alias in (one_alias, halves_alias):
             ensure_index(es_client, alias)
         one_es, halves_es = EsConfig(url=es_url(), alias=one_alias), EsConfig(url=es_url(), alias=halves_alias)
-        kept, duplicates, dead = dedup_run(articles, one_es, exact=True)
+        kept, duplicates, dead = dedup_run(articles, one_es)
         assert dead == [] and len(kept) + len(duplicates) == len(articles)
         index_all(es_client, one_alias, kept)
         half = len(articles) // 2
         for part in (articles[:half], articles[half:]):
-            part_kept, _, part_dead = dedup_run(part, halves_es, exact=True)
+            part_kept, _, part_dead = dedup_run(part, halves_es)
             assert part_dead == []
             index_all(es_client, halves_alias, part_kept)
         one_run = indexed_clusters(es_client, one_alias)
         assert indexed_clusters(es_client, halves_alias) == one_run
         assert len({cluster for cluster, duplicate_of in one_run.values() if duplicate_of}) > 50
 
-        again, _, dead = dedup_run(articles, one_es, exact=True)
+        again, _, dead = dedup_run(articles, one_es)
         assert dead == []
         assert {a.id: (a.dedup["cluster_id"], a.dedup["duplicate_of"]) for a in again} == one_run
         index_all(es_client, one_alias, again)
@@ -269,6 +262,31 @@ def test_corpus_days_in_two_runs_match_one_run_and_reingesting_adds_nothing(es_c
     finally:
         for alias in (one_alias, halves_alias):
             es_client.indices.delete_index_template(name=f"akhbar-{alias}", ignore=[404])
+
+
+def test_one_search_per_batch_finds_what_each_article_alone_finds(es_client, index_name, corpus):
+    """The lookup's batch search, assigned to each article, against the scored per-article
+    query it stands for: re-ingested articles (their own documents indexed) and edited copies,
+    with room for all candidates and with room for one (then crowded articles ask alone)."""
+    ensure_index(es_client, index_name)
+    es = EsConfig(url=es_url(), alias=index_name)
+    index_all(es_client, index_name, dedup_run([as_article(corpus[i]) for i in HALVES_IDS], es)[0])
+    later = [as_article(corpus[i]) for i in HALVES_IDS]
+    later += [as_article(edit_article(corpus[i], "lead_drop_respell")) for i in HALVES_IDS]
+    keys = [dedup_key(a, fingerprint(a.title, a.body)) for a in later]
+    bands = [band_key_strings(key.band_digests) for key in keys]
+    for kept in (10, 1):
+        lookup = _LookupIndexed(es, DedupConfig(lookup_hits_per_article=kept))
+        lookup.setup()
+        try:
+            found, alone = lookup._candidates(keys), lookup._search_each(keys, bands)
+        finally:
+            lookup.teardown()
+        assert [sorted(hit["_id"] for hit in hits) for hits in found] == [
+            sorted(hit["_id"] for hit in hits) for hits in alone
+        ]
+        # Up to two candidates per article here: with room for one, those articles asked alone.
+        assert max(len(hits) for hits in alone) == min(kept, 2)
 
 
 def test_lookup_in_a_missing_index_finds_nothing(index_name, corpus):

@@ -19,29 +19,38 @@ from hypothesis import strategies as st
 from eval.dedup import edit_article
 from tests.conftest import as_article
 from transforms.dedup import (
+    Decision,
+    Dedup,
     DedupConfig,
-    ExactDedup,
+    Fingerprint,
     IndexedMatch,
     Member,
-    NearDedup,
     Resolution,
     _ApplyMerges,
     _band_salt,
+    _LookupIndexed,
+    apply_decision,
+    band_key_strings,
     band_keys,
     best_similarities,
+    candidate_hits,
     choose_survivor,
     cluster,
     content_hash,
     decode_signature,
+    dedup_key,
+    element_key,
     encode_signature,
     estimated_containment,
     estimated_similarity,
     fingerprint,
+    join_components,
     load_config,
     match_indexed,
     minhash_signature,
     near_duplicate_pairs,
     resolve_component,
+    shared_band_groups,
     shingles,
     verify_band_group,
 )
@@ -177,6 +186,15 @@ def test_signature_is_identical_in_another_process(corpus):
     assert out == [encode_signature(fp.signature, fp.size), fp.bands[0]]
 
 
+def test_fingerprint_keeps_the_digests_behind_its_band_keys(corpus):
+    config = load_config()
+    fp = fingerprint("", corpus[JUBEIR]["body"], config)
+    assert len(fp.band_digests) == 8 * config.bands
+    assert band_key_strings(fp.band_digests) == fp.bands == tuple(band_keys(fp.signature, config))
+    assert fp.size == len(shingles(fold(corpus[JUBEIR]["body"]), config.shingle_size))
+    assert np.array_equal(fp.signature, minhash_signature(shingles(fold(corpus[JUBEIR]["body"])), 128, 1))
+
+
 def test_band_keys_are_one_per_band_and_depend_on_the_parameters(corpus):
     config = load_config()
     fp = fingerprint("", corpus[JUBEIR]["body"], config)
@@ -210,6 +228,7 @@ def test_estimates_track_exact_jaccard_and_containment(corpus):
 def test_short_texts_get_a_hash_but_no_signature():
     fp = fingerprint("عنوان", "خبر قصير جدا")
     assert fp.signature is None and fp.bands == () and len(fp.content_hash) == 40
+    assert near_duplicate_pairs({"short": fp, "copy": fp}) == {}
 
 
 def test_config_rejects_impossible_banding_and_unknown_keys(tmp_path):
@@ -248,6 +267,44 @@ def test_lsh_finds_reprints_and_edited_copies_but_not_same_topic_stories(corpus)
     assert all(config.threshold <= score <= 1.0 for score in edges.values())
 
 
+def _pairs_band_by_band(fingerprints, config):
+    """The reference LSH: every band key with two or more members verified on its own."""
+    band_to_members = {}
+    for article_id, fp in fingerprints.items():
+        for key in fp.bands:
+            band_to_members.setdefault(key, []).append((article_id, fp.signature, fp.size))
+    pairs = {}
+    for members in band_to_members.values():
+        if len(members) > 1:
+            for id_a, id_b, score in verify_band_group(members, config):
+                pairs[(id_a, id_b)] = score
+    return pairs
+
+
+def test_shared_band_groups_verify_each_set_of_members_once_with_the_same_edges(corpus):
+    """A reprint shares most band keys with its original: their set is verified once, and the
+    edges are those of verifying every band key on its own."""
+    config = load_config()
+    rows = [r for r in corpus.values() if r["id"].startswith("snn-") and (r["body"] or "").strip()][:600]
+    fingerprints = {r["id"]: fingerprint(r["title"] or "", r["body"] or "", config) for r in rows}
+    fingerprints = {i: fp for i, fp in fingerprints.items() if fp.signature is not None}
+    reference = _pairs_band_by_band(fingerprints, config)
+    assert len(reference) > 20
+    assert near_duplicate_pairs(fingerprints, config) == reference
+
+
+def test_shared_band_groups_are_distinct_sorted_sets_of_two_or_more():
+    ids = ["c", "a", "b", "d"]
+    # (row, band, digest): a and c share band 0's digest 7 and band 1's digest 9 (one set);
+    # a, b and c share band 2's digest 5; band 3's digest 5 belongs to d alone; digest 9 in
+    # band 0 (d) is another band key than digest 9 in band 1.
+    entries = [(1, 0, 7), (0, 0, 7), (1, 1, 9), (0, 1, 9), (0, 2, 5), (1, 2, 5), (2, 2, 5), (3, 3, 5), (3, 0, 9)]
+    rows, bands, digests = (np.array(column) for column in zip(*entries, strict=True))
+    groups = shared_band_groups(ids, rows.astype(np.int32), bands.astype(np.int16), digests.astype(np.uint64))
+    assert groups == [("a", "b", "c"), ("a", "c")]
+    assert shared_band_groups(ids, rows[:0], bands[:0], digests[:0]) == []
+
+
 def test_band_groups_emit_a_spanning_forest_not_every_pair(corpus):
     config = load_config()
     base = corpus[JUBEIR]
@@ -276,6 +333,25 @@ def test_cluster_canonical_is_earliest_published_then_id():
     assert cluster([("y", "x")], {"x": None, "y": None})["y"] == ("x", "x")
 
 
+def test_join_components_joins_run_components_through_the_indexed_clusters_they_matched():
+    edges = [("b", "c"), ("x", "y")]
+    links = [("c", "old1"), ("y", "old1"), ("z", "old2")]
+    assert join_components(edges, links) == {
+        "b": "b",
+        "c": "b",
+        "x": "b",
+        "y": "b",
+        "old1": "b",
+        "z": "old2",
+        "old2": "old2",
+    }
+    # A run component whose smallest id is larger than the cluster's takes the cluster's name;
+    # an article named like a matched cluster (its own indexed document) joins that cluster.
+    assert join_components([("m", "n")], [("n", "a-cluster")])["m"] == "a-cluster"
+    assert join_components([], [("q", "p")]) == {"q": "p", "p": "p"}
+    assert join_components([], []) == {}
+
+
 # --- joining indexed clusters ------------------------------------------------------------------
 
 
@@ -301,6 +377,18 @@ def test_match_indexed_verifies_hits_and_skips_itself(corpus):
     assert [(m.id, m.cluster_id, m.same_content) for m in matches] == [(JUBEIR, JUBEIR, False)]
     same = match_indexed("copy", fp.signature, fp.size, fp.content_hash, [indexed_hit("orig", edited, "c1")], config)
     assert same == (IndexedMatch("orig", "c1", 1.0, True),)
+
+
+def test_candidate_hits_are_what_each_article_alone_would_match():
+    articles = [("a", "h1", ["0:aa", "1:bb"]), ("b", "h2", ["0:cc", "1:bb"]), ("c", "h3", [])]
+    hits = [
+        {"_id": "a", "_source": {"dedup": {"content_hash": "h1", "bands": ["0:aa", "1:bb"]}}},  # a's own document
+        {"_id": "x", "_source": {"dedup": {"content_hash": "h9", "bands": ["1:bb"]}}},
+        {"_id": "y", "_source": {"dedup": {"content_hash": "h3", "bands": ["0:zz"]}}},
+        {"_id": "z", "_source": {"dedup": {"content_hash": "h8", "bands": ["1:aa"]}}},  # another band's key
+    ]
+    found = candidate_hits(articles, hits)
+    assert [[hit["_id"] for hit in hits_of] for hits_of in found] == [["x"], ["a", "x"], ["y"]]
 
 
 def test_resolve_new_component_elects_earliest_published():
@@ -441,7 +529,7 @@ def test_exact_dedup_keeps_one_per_id_and_per_folded_body(corpus):
     other = as_article(corpus[GARGASH_A])
     empty = original.with_(id="empty", title="", body=" ")
     with TestPipeline() as p:
-        out = p | beam.Create([original, refetched, respelled_copy, other, empty]) | ExactDedup()
+        out = p | beam.Create([original, refetched, respelled_copy, other, empty]) | Dedup(None, load_config())
         assert_that(
             out["articles"] | "Ids" >> beam.Map(lambda a: (a.id, a.fetched_at[11:13], a.content_hash is not None)),
             equal_to([(JUBEIR, "09", True), (GARGASH_A, "08", True)]),
@@ -472,7 +560,7 @@ def test_near_dedup_clusters_reprints_within_a_run(corpus):
     original, reprint, edited, unrelated = near_dedup_inputs(corpus)
     config = load_config()
     with TestPipeline() as p:
-        out = p | beam.Create([edited, unrelated, reprint, original]) | NearDedup(None, config)
+        out = p | beam.Create([edited, unrelated, reprint, original]) | Dedup(None, config)
         assert_that(
             out["articles"] | "Clusters" >> beam.Map(lambda a: (a.id, a.dedup["cluster_id"], a.dedup["duplicate_of"])),
             equal_to(
@@ -527,13 +615,97 @@ def test_near_dedup_can_drop_near_duplicates(corpus):
     original, reprint, edited, unrelated = near_dedup_inputs(corpus)
     config = load_config(overrides={"drop_near_duplicates": True})
     with TestPipeline() as p:
-        out = p | beam.Create([original, reprint, edited, unrelated]) | NearDedup(None, config)
+        out = p | beam.Create([original, reprint, edited, unrelated]) | Dedup(None, config)
         assert_that(out["articles"] | "Kept" >> beam.Map(lambda a: a.id), equal_to([JUBEIR, GARGASH_A]), label="kept")
         assert_that(
             out["duplicates"] | "Dropped" >> beam.Map(lambda d: (d[0].id, d[1], d[2])),
             equal_to([(JUBEIR_REPRINT, "near_duplicate", JUBEIR), (edited.id, "near_duplicate", JUBEIR)]),
             label="dropped",
         )
+
+
+def test_applying_a_decision_fills_dedup_in_the_indexed_order(corpus):
+    article = as_article(corpus[JUBEIR])
+    fp = fingerprint(article.title, article.body)
+    key = dedup_key(article, fp)
+    assert (
+        key.element
+        == element_key(article, fp.content_hash)
+        != element_key(article.with_(origin="b:1"), fp.content_hash)
+    )
+    assert (key.id, key.content_hash, key.size, key.band_digests) == (JUBEIR, fp.content_hash, fp.size, fp.band_digests)
+    signed = article.with_(
+        content_hash=fp.content_hash,
+        dedup={"content_hash": fp.content_hash, "bands": list(fp.bands), "minhash": "m", "fold_version": FOLD_VERSION},
+    )
+    decided = apply_decision(signed, Decision("c", "c", 0.8, ("old",), None, ("noted",)))
+    assert list(decided.dedup) == [
+        "content_hash",
+        "cluster_id",
+        "duplicate_of",
+        "similarity",
+        "is_canonical",
+        "bands",
+        "minhash",
+        "fold_version",
+        "replaces",
+    ]
+    assert (decided.dedup["cluster_id"], decided.dedup["is_canonical"], decided.dedup["replaces"]) == (
+        "c",
+        False,
+        ["old"],
+    )
+    assert decided.notes == (*article.notes, "noted")
+    assert apply_decision(signed, Decision(None, None, None, dropped=("same_id", JUBEIR))) is signed
+
+
+class _LookupServer:
+    """Answers the batch search with ``hits`` (at most ``size``) and each per-key query with
+    the hits sharing its terms; records which keys needed their own query."""
+
+    def __init__(self, hits):
+        self.hits = hits
+        self.own_queries = []
+
+    def search(self, index, query, size, source, track_total_hits, ignore_unavailable):
+        return {"hits": {"hits": self.hits[:size]}}
+
+    def msearch(self, searches):
+        responses = []
+        for body in searches[1::2]:
+            should = body["query"]["bool"]["should"]
+            own = body["query"]["bool"]["must_not"][0]["ids"]["values"][0]
+            self.own_queries.append(own)
+            article = [(own, should[0]["term"]["dedup.content_hash"], [c["term"]["dedup.bands"] for c in should[1:]])]
+            responses.append({"hits": {"hits": candidate_hits(article, self.hits)[0][: body["size"]]}})
+        return {"responses": responses}
+
+
+def _key(article_id, bands):
+    digests = b"".join(bytes.fromhex(band.split(":")[1]) for band in bands)
+    return dedup_key(
+        Article(id=article_id, source="s", title="", body="", origin="o", fetched_at="2026-11-25T08:00:00+00:00"),
+        Fingerprint(f"h-{article_id}", None, 0, tuple(bands), digests),
+    )
+
+
+def _indexed(doc_id, bands):
+    return {"_id": doc_id, "_source": {"dedup": {"content_hash": f"i-{doc_id}", "bands": bands}}}
+
+
+def test_lookup_asks_a_key_its_own_query_only_when_it_has_more_candidates_than_it_keeps():
+    config = DedupConfig(lookup_hits_per_article=2)
+    band = f"0:{1:016x}"
+    lookup = _LookupIndexed(EsConfig(alias="test"), config)
+    quiet, crowded = _key("quiet", [f"0:{2:016x}"]), _key("crowded", [band])
+    lookup.client = _LookupServer([_indexed("q1", [f"0:{2:016x}"]), *(_indexed(f"c{i}", [band]) for i in range(3))])
+    found = lookup._candidates([quiet, crowded])
+    assert [[hit["_id"] for hit in hits] for hits in found] == [["q1"], ["c0", "c1"]]
+    assert lookup.client.own_queries == ["crowded"]
+    # More candidates than the batch search returns: every key gets its own query.
+    lookup.client = _LookupServer([_indexed(f"c{i}", [band]) for i in range(9)])
+    assert [len(hits) for hits in lookup._candidates([quiet, crowded])] == [0, 2]
+    assert lookup.client.own_queries == ["quiet", "crowded"]
 
 
 class _RelabelServer:
