@@ -9,10 +9,12 @@ use std::collections::{HashMap, HashSet};
 use ahash::RandomState;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 mod canon;
 mod crf;
 mod fold;
+mod minhash;
 mod ner;
 #[rustfmt::skip]
 mod pychars;
@@ -242,6 +244,35 @@ impl Stemmer {
     }
 }
 
+/// ``transforms.dedup``'s MinHash of word shingles, for one set of permutations.
+#[pyclass(frozen, module = "transforms._native")]
+struct MinHasher {
+    hasher: minhash::MinHasher,
+}
+
+#[pymethods]
+impl MinHasher {
+    /// ``a`` and ``b``: the permutations (one pair per signature value); ``size``: words per shingle.
+    #[new]
+    fn new(a: Vec<u32>, b: Vec<u32>, size: usize) -> PyResult<Self> {
+        if a.len() != b.len() || size == 0 {
+            return Err(PyValueError::new_err("a and b need the same length, size at least 1"));
+        }
+        Ok(MinHasher {
+            hasher: minhash::MinHasher::new(a, b, size),
+        })
+    }
+
+    /// (signature as little-endian uint32 bytes, number of distinct shingles) of a folded text,
+    /// or None when it has fewer than ``min_tokens`` tokens.
+    fn signature<'py>(&self, py: Python<'py>, folded: &str, min_tokens: usize) -> Option<(Bound<'py, PyBytes>, usize)> {
+        let found = py.detach(|| self.hasher.signature(folded, min_tokens))?;
+        let (signature, size) = found;
+        let bytes: Vec<u8> = signature.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Some((PyBytes::new(py, &bytes), size))
+    }
+}
+
 /// ``(start, end)`` character offsets of the tokens of ``text`` (``_TOKEN_RE``).
 #[pyfunction]
 fn tokenize(text: &str) -> Vec<(usize, usize)> {
@@ -283,6 +314,7 @@ fn shape(word: &str) -> String {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<EntityCore>()?;
     module.add_class::<Stemmer>()?;
+    module.add_class::<MinHasher>()?;
     module.add_function(wrap_pyfunction!(tokenize, module)?)?;
     module.add_function(wrap_pyfunction!(sentence_bounds, module)?)?;
     module.add_function(wrap_pyfunction!(feature_form, module)?)?;

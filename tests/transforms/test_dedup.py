@@ -195,6 +195,38 @@ def test_fingerprint_keeps_the_digests_behind_its_band_keys(corpus):
     assert np.array_equal(fp.signature, minhash_signature(shingles(fold(corpus[JUBEIR]["body"])), 128, 1))
 
 
+def reference_fingerprint(title: str, body: str, config) -> tuple[np.ndarray | None, int]:
+    """The signature and size ``fingerprint`` computes natively, by the Python definition."""
+    folded = " ".join(fold(body).split()) or " ".join(fold(title).split())
+    if len(fold_tokens(folded)) < max(config.min_tokens, 1):
+        return None, 0
+    found = shingles(folded, config.shingle_size)
+    return minhash_signature(found, config.num_perm, config.seed), len(found)
+
+
+def same_fingerprint(title: str, body: str, config) -> bool:
+    fp = fingerprint(title, body, config)
+    signature, size = reference_fingerprint(title, body, config)
+    if signature is None or fp.signature is None:
+        return signature is None and fp.signature is None and fp.size == size
+    return fp.size == size and np.array_equal(fp.signature, signature)
+
+
+def test_native_signatures_are_the_python_definition_on_the_corpus(corpus):
+    config = load_config()
+    small = replace(config, shingle_size=1, num_perm=16, seed=7, bands=4, rows=4)
+    for row in list(corpus.values())[:300]:
+        assert same_fingerprint(row["title"] or "", row["body"] or "", config)
+        assert same_fingerprint(row["title"] or "", row["body"] or "", small)
+
+
+@given(st.lists(st.sampled_from(["كلمة", "و", "a_b", "١٢", " ", "\n", "،", "ـ", "_", "Ab"]), min_size=1, max_size=40))
+def test_native_signatures_are_the_python_definition_on_random_texts(words):
+    config = load_config()
+    for min_tokens in (0, 1, 5):
+        assert same_fingerprint("عنوان", "".join(words), replace(config, min_tokens=min_tokens))
+
+
 def test_band_keys_are_one_per_band_and_depend_on_the_parameters(corpus):
     config = load_config()
     fp = fingerprint("", corpus[JUBEIR]["body"], config)
