@@ -23,7 +23,8 @@ type Map<K, V> = HashMap<K, V, RandomState>;
 type Bigrams = Map<(u32, u32), [Option<u32>; 2]>;
 
 pub const TYPES: [&str; 3] = ["PER", "ORG", "LOC"];
-const OFFSETS: [i32; 4] = [-2, -1, 1, 2];
+/// The context offsets of the CRF features (``OFFSETS``), as the attribute names write them.
+const OFFSET_NAMES: [&str; 4] = ["-2", "-1", "1", "2"];
 const CONJUNCTIONS: [char; 2] = ['و', 'ف'];
 const PREPOSITIONS: [char; 3] = ['ب', 'ل', 'ك'];
 const NO_FORM: u32 = u32::MAX;
@@ -88,23 +89,23 @@ impl Lexicon {
         self.counts.get(form).copied().unwrap_or(0)
     }
 
-    /// ``WordClasses.key``: (proclitics, article-less word), stripping more only when clearly better attested.
-    fn key(&self, form: &str) -> (String, String) {
+    /// ``WordClasses.key``: (proclitics, article-less word), stripping more only when clearly better
+    /// attested; ``splits`` are the word's ``proclitic_splits``.
+    fn key(&self, form: &str, splits: &[(String, String)]) -> (String, String) {
         let (mut best_prefix, mut best) = article_split(form);
         let mut best_count = self.count(&best);
-        for (prefix, rest) in proclitic_splits(form).into_iter().skip(1) {
-            let (article, key) = article_split(&rest);
+        for (prefix, rest) in splits.iter().skip(1) {
+            let (article, key) = article_split(rest);
             let count = self.count(&key);
             if count > 2 * best_count + 2 {
-                (best_prefix, best, best_count) = (prefix + &article, key, count);
+                (best_prefix, best, best_count) = (format!("{prefix}{article}"), key, count);
             }
         }
         (best_prefix, best)
     }
 
-    /// ``Lexicon.nationality_stem``: the nationality adjective stem in a feature-form word.
-    fn nationality_stem(&self, form: &str) -> Option<String> {
-        let (_, stem) = bare_stem(form);
+    /// ``Lexicon.nationality_stem``: the nationality adjective stem in a word's ``bare_stem``.
+    fn nationality_stem(&self, stem: &str) -> Option<String> {
         for suffix in ["يين", "يون", "يان", "يه", "ي"] {
             if let Some(base) = stem.strip_suffix(suffix) {
                 let candidate = format!("{base}ي");
@@ -228,6 +229,20 @@ pub struct Word {
     given: [Vec<u32>; 4],
 }
 
+/// Model attribute ids by name, the name assembled from parts in one reused buffer.
+struct Names<'a> {
+    model: &'a Model,
+    buffer: String,
+}
+
+impl Names<'_> {
+    fn id(&mut self, parts: &[&str]) -> Option<u32> {
+        self.buffer.clear();
+        parts.iter().for_each(|part| self.buffer.push_str(part));
+        self.model.attributes.get(self.buffer.as_str()).copied()
+    }
+}
+
 /// A gazetteer tag of ``gazetteer_tags``: (type index, B / I / multiword).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Tag {
@@ -308,7 +323,7 @@ impl Tagger {
             .collect();
         let gazetteer_types = TYPES.map(|t| type_index(t, &mut types));
         let id = |name: &str| model.attributes.get(name).copied();
-        let pads = OFFSETS.map(|offset| id(&format!("w[{offset}]=<pad>")).into_iter().collect());
+        let pads = OFFSET_NAMES.map(|offset| id(&format!("w[{offset}]=<pad>")).into_iter().collect());
         let mut tag_ids = Map::default();
         for t in 0..3 {
             for tag in [Tag::Begin(t), Tag::Inside(t), Tag::Multi(t)] {
@@ -334,52 +349,62 @@ impl Tagger {
         }
     }
 
-    fn id(&self, name: &str) -> Option<u32> {
-        self.model.attributes.get(name).copied()
-    }
-
     /// ``Lexicon._new_entry`` and ``Lexicon.word_features`` of one word, rendered to model ids.
     fn analyse_word(&self, word: &str) -> Word {
         let lexicon = &self.lexicon;
         let form = text::feature_form(word);
+        let splits = proclitic_splits(&form);
         let (prefix, stem) = bare_stem(&form);
-        let (key_prefix, key) = lexicon.key(&form);
+        let (key_prefix, key) = lexicon.key(&form, &splits);
         let mut starts: [Vec<(u32, u32)>; 3] = Default::default();
-        for (_, first) in proclitic_splits(&form) {
-            if let Some(longest) = lexicon.first_words.get(&first) {
+        for (_, first) in &splits {
+            if let Some(longest) = lexicon.first_words.get(first) {
                 for t in 0..3 {
                     if longest[t] > 0 {
-                        starts[t].push((lexicon.forms[&first], longest[t]));
+                        starts[t].push((lexicon.forms[first], longest[t]));
                     }
                 }
             }
         }
-        let nationality = lexicon.nationality_stem(&form);
+        let nationality = lexicon.nationality_stem(&stem);
         let classes: &[String] = lexicon.classes.get(&key).map_or(&[], Vec::as_slice);
         let count = lexicon.count(&key);
-        let bits = 64 - count.unsigned_abs().leading_zeros();
-        let mut own: Vec<String> = vec![
-            "bias".into(),
-            format!("w={form}"),
-            format!("stem={stem}"),
-            format!("pre={prefix}"),
-            format!("suf1={}", tail(&form, 1)),
-            format!("suf2={}", tail(&form, 2)),
-            format!("suf3={}", tail(&form, 3)),
-            format!("sp1={}", head(&stem, 1)),
-            format!("sp2={}", head(&stem, 2)),
-            format!("sp3={}", head(&stem, 3)),
-            format!("ss2={}", tail(&stem, 2)),
-            format!("len={}", chars_len(&stem).min(8)),
-            format!("shape={}", text::shape(word)),
-            format!("key={key}"),
-            format!("kpre={key_prefix}"),
-            format!("fq={}", bits / 2),
-        ];
-        own.extend(classes.iter().cloned());
+        let frequency = ((64 - count.unsigned_abs().leading_zeros()) / 2).to_string();
+        let length = chars_len(&stem).min(8).to_string();
+        let shape = text::shape(word);
+        let mut names = Names {
+            model: &self.model,
+            buffer: String::new(),
+        };
+        // ``Lexicon.word_features``' own features, in its order, added as crfsuite adds them.
+        let mut own = vec![0.0; self.model.n_labels()];
+        let mut add = |id: Option<u32>| {
+            if let Some(id) = id {
+                self.model.add(&mut own, id);
+            }
+        };
+        add(names.id(&["bias"]));
+        add(names.id(&["w=", &form]));
+        add(names.id(&["stem=", &stem]));
+        add(names.id(&["pre=", &prefix]));
+        add(names.id(&["suf1=", tail(&form, 1)]));
+        add(names.id(&["suf2=", tail(&form, 2)]));
+        add(names.id(&["suf3=", tail(&form, 3)]));
+        add(names.id(&["sp1=", head(&stem, 1)]));
+        add(names.id(&["sp2=", head(&stem, 2)]));
+        add(names.id(&["sp3=", head(&stem, 3)]));
+        add(names.id(&["ss2=", tail(&stem, 2)]));
+        add(names.id(&["len=", &length]));
+        add(names.id(&["shape=", &shape]));
+        add(names.id(&["key=", &key]));
+        add(names.id(&["kpre=", &key_prefix]));
+        add(names.id(&["fq=", &frequency]));
+        for class in classes {
+            add(names.id(&[class]));
+        }
         for (t, tokens) in lexicon.tokens.iter().enumerate() {
             if tokens.contains(&stem) || tokens.contains(&form) || tokens.contains(&key) {
-                own.push(format!("gtok={}", TYPES[t]));
+                add(names.id(&["gtok=", TYPES[t]]));
             }
         }
         let kind = lexicon
@@ -387,41 +412,38 @@ impl Tagger {
             .or_else(|| lexicon.trigger(&stem))
             .or_else(|| lexicon.trigger(&format!("ال{stem}")));
         if let Some(kind) = kind {
-            own.push(format!("trig={kind}"));
+            add(names.id(&["trig=", kind]));
         }
         if nationality.is_some() {
-            own.push("nat".into());
+            add(names.id(&["nat"]));
         }
-        let mut scores = vec![0.0; self.model.n_labels()];
-        for id in own.iter().filter_map(|name| self.id(name)) {
-            self.model.add(&mut scores, id);
-        }
+        // What the word gives the tokens at each of ``OFFSETS``.
         let neighbour_kind = lexicon.trigger(&form).or_else(|| lexicon.trigger(&stem));
-        let given = OFFSETS.map(|offset| {
-            let mut names = vec![
-                format!("w[{offset}]={form}"),
-                format!("{offset}:stem={stem}"),
-                format!("{offset}:key={key}"),
+        let given = OFFSET_NAMES.map(|offset| {
+            let mut ids = vec![
+                names.id(&["w[", offset, "]=", &form]),
+                names.id(&[offset, ":stem=", &stem]),
+                names.id(&[offset, ":key=", &key]),
             ];
-            names.extend(
+            ids.extend(
                 classes
                     .iter()
                     .filter(|c| c.starts_with('k'))
-                    .map(|c| format!("{offset}:{c}")),
+                    .map(|c| names.id(&[offset, ":", c])),
             );
             if let Some(kind) = neighbour_kind {
-                names.push(format!("trig[{offset}]={kind}"));
+                ids.push(names.id(&["trig[", offset, "]=", kind]));
             }
-            names.iter().filter_map(|name| self.id(name)).collect()
+            ids.into_iter().flatten().collect()
         });
         Word {
             form_id: lexicon.forms.get(&form).copied().unwrap_or(NO_FORM),
             bigram_id: self.bigram_words.get(&form).copied().unwrap_or(NO_FORM),
             country: nationality.map(|stem| lexicon.nationalities[&stem].clone()),
-            key_count: lexicon.count(&key),
+            key_count: count,
             key,
             starts,
-            own: scores,
+            own,
             given,
         }
     }
