@@ -87,11 +87,15 @@ def tag_article(article: Article, tagger: Any) -> Article:
     from transforms.entities import facets
 
     published = date.fromisoformat(article.published_at[:10]) if article.published_at else None
-    dates: list[dict[str, Any]] = []
-    entities: list[dict[str, Any]] = []
-    for field_name, text in (("title", article.title), ("body", article.body)):
-        dates += [{**ann, "field": field_name} for ann in tag_dates(text, published)]
-        entities += [{**ann, "field": field_name} for ann in tagger.tag(text)]
+    fields = (("title", article.title), ("body", article.body))
+    # The entity tagger works on its own thread while the date rules (Python) run here.
+    entities_of = tagger.tag_later([text for _, text in fields])
+    dates = [{**ann, "field": name} for name, text in fields for ann in tag_dates(text, published)]
+    entities = [
+        {**ann, "field": name}
+        for (name, _), annotations in zip(fields, entities_of(), strict=True)
+        for ann in annotations
+    ]
     entity_facets = facets(entities, f"{article.title}\n\n{article.body}", tagger)
     return article.with_(
         dates=tuple(dates),

@@ -5,9 +5,11 @@
 //! functions expose the text primitives for tests.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex};
 
 use ahash::RandomState;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -29,13 +31,35 @@ fn byte_offsets(text: &str) -> Vec<usize> {
     text.char_indices().map(|(at, _)| at).chain([text.len()]).collect()
 }
 
-#[pyclass(frozen, module = "transforms._native")]
-struct EntityCore {
+/// The model, lexicon and canonical names: read by ``EntityCore``'s methods and by its worker thread.
+struct Core {
     tagger: ner::Tagger,
     canonicalizer: canon::Canonicalizer,
 }
 
-impl EntityCore {
+/// The mentions of each text of a job, or the message of the panic that stopped it.
+type JobResult = Result<Vec<Mentions>, String>;
+
+/// One job of the worker thread: texts to tag, and where their mentions go.
+type Job = (Vec<String>, mpsc::Sender<JobResult>);
+
+#[pyclass(frozen, module = "transforms._native")]
+struct EntityCore {
+    core: Arc<Core>,
+    /// The queue of the worker thread ``tag_in_background`` starts on first use; the thread ends
+    /// when this object is dropped (its queue closes).
+    worker: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl std::ops::Deref for EntityCore {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Core {
     /// The words of every token of ``text`` and the tokens' character spans.
     fn tokens<'a>(&self, text: &'a str) -> (Vec<(usize, usize)>, Vec<&'a str>, Vec<char>) {
         let chars: Vec<char> = text.chars().collect();
@@ -43,6 +67,77 @@ impl EntityCore {
         let at = byte_offsets(text);
         let words = tokens.iter().map(|&(start, end)| &text[at[start]..at[end]]).collect();
         (tokens, words, chars)
+    }
+
+    /// ``EntityCore.tag``, without the GIL.
+    fn tag(&self, text: &str) -> Mentions {
+        let (tokens, words, chars) = self.tokens(text);
+        let bounds = text::sentence_bounds(&chars, &tokens, self.tagger.max_sentence_tokens);
+        let mut entries = self.tagger.words(words.iter().copied()).into_iter();
+        let sentences = bounds
+            .iter()
+            .map(|&(first, last)| entries.by_ref().take(last - first).collect())
+            .collect();
+        let labels = self.tagger.label(sentences, true, true);
+        let mut mentions = Vec::new();
+        for (&(offset, _), sentence_labels) in bounds.iter().zip(&labels) {
+            for (first, last, t) in ner::bio_spans(sentence_labels) {
+                mentions.push(canon::Mention {
+                    start: tokens[offset + first].0,
+                    end: tokens[offset + last - 1].1,
+                    type_: self.tagger.types[t].clone(),
+                    canonical: String::new(),
+                });
+            }
+        }
+        self.canonicalizer.canonicalize(text, &mut mentions, text::feature_form);
+        mentions
+            .into_iter()
+            .map(|m| (m.start, m.end, m.type_, m.canonical))
+            .collect()
+    }
+}
+
+/// The worker thread: tags each job's texts in order; a panic is sent back as the job's error
+/// (and the thread goes on with the next job).
+fn work(core: Arc<Core>, jobs: mpsc::Receiver<Job>) {
+    for (texts, reply) in jobs {
+        let mentions = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            texts.iter().map(|text| core.tag(text)).collect::<Vec<_>>()
+        }))
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the entity tagger panicked".to_string())
+        });
+        let _ = reply.send(mentions); // the caller may have given up waiting: nothing to do
+    }
+}
+
+/// The mentions ``EntityCore.tag_in_background`` is computing.
+#[pyclass(frozen, module = "transforms._native")]
+struct PendingMentions {
+    reply: Mutex<Option<mpsc::Receiver<JobResult>>>,
+}
+
+#[pymethods]
+impl PendingMentions {
+    /// Waits (without the GIL) for the mentions of each text, as ``EntityCore.tag`` gives them;
+    /// once only.
+    fn wait(&self, py: Python<'_>) -> PyResult<Vec<Mentions>> {
+        let reply = self
+            .reply
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("poisoned"))?
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("these mentions were already taken"))?;
+        match py.detach(move || reply.recv()) {
+            Ok(Ok(mentions)) => Ok(mentions),
+            Ok(Err(panic)) => Err(PyRuntimeError::new_err(format!("entity tagger: {panic}"))),
+            Err(_) => Err(PyRuntimeError::new_err("the entity tagger's worker thread ended")),
+        }
     }
 }
 
@@ -89,7 +184,10 @@ impl EntityCore {
             name_counts.into_iter().collect(),
             countries,
         );
-        Ok(EntityCore { tagger, canonicalizer })
+        Ok(EntityCore {
+            core: Arc::new(Core { tagger, canonicalizer }),
+            worker: Mutex::new(None),
+        })
     }
 
     /// The model's labels, by id.
@@ -101,31 +199,29 @@ impl EntityCore {
     /// Entity mentions of ``text`` as ``(start, end, type, canonical name)``, character offsets:
     /// tokens, sentences, CRF labels, both rules, canonical names.
     fn tag(&self, py: Python<'_>, text: &str) -> Mentions {
-        py.detach(|| {
-            let (tokens, words, chars) = self.tokens(text);
-            let bounds = text::sentence_bounds(&chars, &tokens, self.tagger.max_sentence_tokens);
-            let mut entries = self.tagger.words(words.iter().copied()).into_iter();
-            let sentences = bounds
-                .iter()
-                .map(|&(first, last)| entries.by_ref().take(last - first).collect())
-                .collect();
-            let labels = self.tagger.label(sentences, true, true);
-            let mut mentions = Vec::new();
-            for (&(offset, _), sentence_labels) in bounds.iter().zip(&labels) {
-                for (first, last, t) in ner::bio_spans(sentence_labels) {
-                    mentions.push(canon::Mention {
-                        start: tokens[offset + first].0,
-                        end: tokens[offset + last - 1].1,
-                        type_: self.tagger.types[t].clone(),
-                        canonical: String::new(),
-                    });
-                }
-            }
-            self.canonicalizer.canonicalize(text, &mut mentions, text::feature_form);
-            mentions
-                .into_iter()
-                .map(|m| (m.start, m.end, m.type_, m.canonical))
-                .collect()
+        py.detach(|| self.core.tag(text))
+    }
+
+    /// Starts ``tag`` of each of ``texts`` on this object's worker thread (started on first use) and
+    /// returns at once: the GIL stays free for other work (the date rules, say) until
+    /// ``PendingMentions.wait``. Jobs run one after another, in the order given.
+    fn tag_in_background(&self, texts: Vec<String>) -> PyResult<PendingMentions> {
+        let (reply, receiver) = mpsc::channel();
+        let mut worker = self.worker.lock().map_err(|_| PyRuntimeError::new_err("poisoned"))?;
+        let queue = worker.get_or_insert_with(|| {
+            let (queue, jobs) = mpsc::channel();
+            let core = Arc::clone(&self.core);
+            std::thread::Builder::new()
+                .name("akhbar-entities".into())
+                .spawn(move || work(core, jobs))
+                .expect("a thread for the entity tagger");
+            queue
+        });
+        queue
+            .send((texts, reply))
+            .map_err(|_| PyRuntimeError::new_err("the entity tagger's worker thread ended"))?;
+        Ok(PendingMentions {
+            reply: Mutex::new(Some(receiver)),
         })
     }
 
@@ -204,7 +300,7 @@ impl EntityCore {
     }
 }
 
-impl EntityCore {
+impl Core {
     /// ``(start, country)`` of the tokens of ``text`` that are nationality adjectives (الصيني -> الصين).
     fn nationality_mentions(&self, text: &str) -> Vec<(usize, String)> {
         let (tokens, words, _) = self.tokens(text);
@@ -313,6 +409,7 @@ fn shape(word: &str) -> String {
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<EntityCore>()?;
+    module.add_class::<PendingMentions>()?;
     module.add_class::<Stemmer>()?;
     module.add_class::<MinHasher>()?;
     module.add_function(wrap_pyfunction!(tokenize, module)?)?;

@@ -122,6 +122,28 @@ def test_threads_tag_at_once_with_the_same_results():
     assert results == [expected, expected]
 
 
+def test_tag_later_gives_tags_annotations_job_by_job():
+    tagger = EntityTagger.load()
+    texts = corpus_texts(12)
+    expected = [tagger.tag(text) for text in texts]
+    assert sum(map(len, expected)) > 20
+    # several jobs queued before any is waited for; then waited for out of order
+    later = [tagger.tag_later(texts[k : k + 3]) for k in range(0, len(texts), 3)]
+    order = list(range(len(later)))
+    random.Random(7).shuffle(order)
+    got = {k: later[k]() for k in order}
+    assert [annotations for k in range(len(later)) for annotations in got[k]] == expected
+    assert tagger.tag_later([])() == []
+
+
+def test_pending_mentions_are_taken_once():
+    tagger = EntityTagger.load()
+    pending = tagger.core.tag_in_background(["قال الرئيس المصري عبد الفتاح السيسي في القاهرة"])
+    assert pending.wait() == [tagger.core.tag("قال الرئيس المصري عبد الفتاح السيسي في القاهرة")]
+    with pytest.raises(RuntimeError, match="already taken"):
+        pending.wait()
+
+
 def crfsuite_viterbi(scores: list[list[float]], transitions: list[list[float]]) -> list[int]:
     """crfsuite's ``crf1dc_viterbi`` line by line: a new best only on a strictly greater score."""
     n_labels = len(transitions)
