@@ -31,7 +31,7 @@ from transforms.elasticsearch import (
 )
 from transforms.records import Article
 from transforms.sources import ReadInputs
-from transforms.stages import CleanArticles, TagArticles
+from transforms.stages import CleanArticles, TagDates, TagEntities
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,13 @@ def process_and_index(
     take within the retry budget end in the pending folder.
     """
     cleaned = articles | "Clean" >> CleanArticles()
-    # Dedup reads only the cleaned title and body, so it runs before tagging: dropped duplicates
-    # are never tagged, and the one shuffle that joins articles with their dedup decisions
-    # carries them without their annotations.
-    deduped = cleaned["articles"] | "Dedup" >> Dedup(cfg.es, load_config(overrides=cfg.dedup))
-    tagged = deduped["articles"] | "Tag" >> TagArticles()
+    # Entities before dedup: the tagger's Rust thread works while this worker's Python cleans and
+    # fingerprints the next articles, on a core Elasticsearch leaves idle until indexing starts
+    # (after dedup, the tagger and Elasticsearch would share it). Dates, in Python, after dedup:
+    # dropped duplicates skip them. Dedup reads only the cleaned title and body.
+    with_entities = cleaned["articles"] | "TagEntities" >> TagEntities()
+    deduped = with_entities["articles"] | "Dedup" >> Dedup(cfg.es, load_config(overrides=cfg.dedup))
+    tagged = deduped["articles"] | "TagDates" >> TagDates()
     _ = deduped["duplicates"] | "CountDuplicates" >> beam.Map(count_duplicate)
     written = (
         tagged["articles"]
@@ -70,6 +72,7 @@ def process_and_index(
     dead = (
         dead_inputs,
         cleaned["dead"],
+        with_entities["dead"],
         tagged["dead"],
         deduped["dead"],
         written["dead"],
