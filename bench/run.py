@@ -825,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
         help="use the first FRACTION of the corpus (quick runs; the default 1 is the benchmark).",
     )
     parser.add_argument("--times", type=int, default=4, help="size of the scaled corpus, in corpus copies.")
-    parser.add_argument("--pipeline-runs", type=int, default=1, help="runs of each pipeline variant (median).")
+    parser.add_argument("--pipeline-runs", type=int, default=3, help="runs of each pipeline variant (median).")
     parser.add_argument("--raw-runs", type=int, default=3, help="runs of each raw bulk helper (median).")
     parser.add_argument("--sample", type=int, default=1000, help="articles for the one-core stage benchmarks.")
     parser.add_argument("--peer-sample", type=int, default=200, help="article bodies for the peer comparison.")

@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 
 .PHONY: bench bench-quick bench-equivalence
 
-bench: install es-up ## Benchmark the whole pipeline vs the raw sink, stages, peers, 1x/4x (11 min on 2 idle cores, 30 min busy)
+bench: install es-up ## Benchmark the whole pipeline vs the raw sink, stages, peers, 1x/4x (medians of 3 runs)
 	$(BIN)/python -m bench.run --es-url $(ES_URL) --fraction $(BENCH_FRACTION) $(BENCH_ARGS)
 
 bench-quick: install es-up ## The same benchmark on 2% of the corpus, one run each (a check that it runs: minutes, not half an hour)
