@@ -1,1 +1,0 @@
-/work/main/native/target-ref/release/lib_native.so: /tmp/ref/native/src/canon.rs /tmp/ref/native/src/crf.rs /tmp/ref/native/src/fold.rs /tmp/ref/native/src/lib.rs /tmp/ref/native/src/ner.rs /tmp/ref/native/src/pychars.rs /tmp/ref/native/src/stem.rs /tmp/ref/native/src/text.rs
