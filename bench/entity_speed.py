@@ -1,7 +1,7 @@
 """CPU cost of entity tagging (``EntityTagger.tag`` + ``facets``) on a fixed corpus sample.
 
 Flow: the first ``--articles`` articles of the shared corpus (title and body as stored) ->
-``tag`` on title and body and ``facets`` on the pair, as ``transforms.stages.tag_article``
+``tag`` on title and body and ``facets`` on the pair, as ``transforms.stages.with_entities``
 calls them -> CPU ms per article and tokens per CPU second, median of ``--runs`` runs (the
 machine is shared, so CPU time, not wall time). By default the sample is tagged once untimed so
 every word is in the tagger's caches (a worker that has seen much news); ``--cold`` times one

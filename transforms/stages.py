@@ -20,7 +20,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.clean import clean_text
 from transforms.dates import date_ranges, tag_dates
-from transforms.entities import facets
+from transforms.entities import EntityTagger, facets
 from transforms.records import Article, DeadLetter
 
 MAX_BODY_CHARS = 200_000
@@ -90,8 +90,6 @@ class _TagEntities(beam.DoFn):
         self.lookahead = lookahead
 
     def setup(self) -> None:
-        from transforms.entities import EntityTagger
-
         self.tagger = self.shared.acquire(EntityTagger.load)
 
     def start_bundle(self) -> None:
@@ -105,9 +103,10 @@ class _TagEntities(beam.DoFn):
         pane: Any = beam.DoFn.PaneInfoParam,
     ) -> Iterator[Any]:
         try:
-            later: Any = self.tagger.tag_later([article.title, article.body])
+            later = self.tagger.tag_later([article.title, article.body])
         except Exception as err:
-            later = err
+            yield beam.pvalue.TaggedOutput("dead", dead_letter("tag", article, err))
+            return
         self.queue.append((article, later, WindowedValue(None, timestamp, (window,), pane)))
         while len(self.queue) > self.lookahead:
             yield self._finish(*self.queue.popleft())
@@ -118,8 +117,6 @@ class _TagEntities(beam.DoFn):
 
     def _finish(self, article: Article, later: Any, where: WindowedValue) -> Any:
         try:
-            if isinstance(later, Exception):
-                raise later
             tagged = with_entities(article, later(), self.tagger)
         except Exception as err:
             return beam.pvalue.TaggedOutput("dead", where.with_value(dead_letter("tag", article, err)))
@@ -148,11 +145,6 @@ def with_dates(article: Article) -> Article:
         for ann in tag_dates(text, published)
     ]
     return article.with_(dates=tuple(dates), facets={**article.facets, "date_range": date_ranges(dates)})
-
-
-def tag_article(article: Article, tagger: Any) -> Article:
-    """Entities, then dates: what ``TagEntities`` and ``TagDates`` do, for one article."""
-    return with_dates(with_entities(article, tagger.tag_later([article.title, article.body])(), tagger))
 
 
 class TagEntities(beam.PTransform):
