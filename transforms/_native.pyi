@@ -24,6 +24,7 @@ class EntityCore:
         variants: Sequence[tuple[str, str]],
         name_counts: Mapping[str, int],
         countries: Sequence[str],
+        threads: int = 0,
     ) -> None: ...
     @property
     def labels(self) -> list[str]: ...

@@ -104,7 +104,8 @@ def canonical_name_tables(
 class EntityTagger:
     """CRF entity tagger plus canonicalizer; build once per process with ``EntityTagger.load``."""
 
-    def __init__(self, model_path: Path, lexicon: Lexicon) -> None:
+    def __init__(self, model_path: Path, lexicon: Lexicon, threads: int = 0) -> None:
+        """``threads``: of ``tag_later`` (0: one per core but one, at least one)."""
         self.model_path = model_path
         self.lexicon = lexicon
         classes = lexicon.word_classes
@@ -125,6 +126,7 @@ class EntityTagger:
             variants,
             name_counts,
             countries,
+            threads,
         )
 
     @classmethod

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import SHARED_CORPUS, SHARED_SEED
 from transforms import _native, entities
-from transforms.entities import MODEL_FILE, EntityTagger, default_tagger
-from transforms.entities_features import sentences_of, tokenize
+from transforms.entities import MODEL_FILE, Annotation, EntityTagger, default_tagger
+from transforms.entities_features import Lexicon, sentences_of, tokenize
 
 SENTENCES = [
     "قال الرئيس الأمريكي دونالد ترامب إن منظمة شنغهاي للتعاون ومجلس الأمن الدولي اجتمعا في الأمم المتحدة .",
@@ -134,6 +134,25 @@ def test_tag_later_gives_tags_annotations_job_by_job():
     got = {k: later[k]() for k in order}
     assert [annotations for k in range(len(later)) for annotations in got[k]] == expected
     assert tagger.tag_later([])() == []
+
+
+def test_several_worker_threads_serve_several_callers_with_the_same_results():
+    reference = EntityTagger.load()
+    texts = corpus_texts(12)
+    expected = [reference.tag(text) for text in texts]
+    tagger = EntityTagger(MODEL_FILE, Lexicon(), threads=3)  # an empty word cache, filled by all three
+    results: list[list[list[Annotation]]] = [[], []]
+
+    def run(k: int) -> None:
+        later = [tagger.tag_later([text]) for text in texts]
+        results[k] = [annotations for take in later for annotations in take()]
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected, expected]
 
 
 def test_pending_mentions_are_taken_once():
