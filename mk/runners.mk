@@ -33,8 +33,15 @@ $(SPARK_JOBSERVER_JAR): runners/spark/pom.xml
 
 # go.sum pins every module hash, so the checksum database is never asked (it does not know
 # beam v2.70.0 through our proxy). GOTOOLCHAIN=local: fail rather than fetch another Go.
-$(PRISM_BIN): runners/prism/go.mod runners/prism/go.sum
-	cd runners/prism && GOTOOLCHAIN=local $(GO) build -modcacherw -trimpath \
+# Prism is built from a copy of the Beam module with its metrics store patched
+# (scripts/runners/patch_prism.py: the counts of concurrent bundles were lost).
+PRISM_BUILD := $(RUNNERS_DIR)/build/prism
+$(PRISM_BIN): runners/prism/go.mod runners/prism/go.sum scripts/runners/patch_prism.py
+	cd runners/prism && GOTOOLCHAIN=local $(GO) mod download -modcacherw github.com/apache/beam/sdks/v2
+	python3 scripts/runners/patch_prism.py \
+	  "$$(cd runners/prism && GOTOOLCHAIN=local $(GO) list -m -f '{{.Dir}}' github.com/apache/beam/sdks/v2)" \
+	  runners/prism/go.mod $(PRISM_BUILD)
+	cd runners/prism && GOTOOLCHAIN=local $(GO) build -modfile=$(abspath $(PRISM_BUILD))/go.mod -modcacherw -trimpath \
 	  -o $(abspath $@) github.com/apache/beam/sdks/v2/go/cmd/prism
 
 # The jars pair 2.70.0 runners with the 2.65.0 job service (see runners/flink/pom.xml); this
