@@ -9,6 +9,8 @@ slice of the shared corpus, and its Viterbi to crfsuite's on models full of ties
 import json
 import random
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pycrfsuite
@@ -20,6 +22,8 @@ from tests.conftest import SHARED_CORPUS, SHARED_SEED
 from transforms import _native, entities
 from transforms.entities import MODEL_FILE, Annotation, EntityTagger, default_tagger
 from transforms.entities_features import Lexicon, sentences_of, tokenize
+
+T = TypeVar("T")
 
 SENTENCES = [
     "قال الرئيس الأمريكي دونالد ترامب إن منظمة شنغهاي للتعاون ومجلس الأمن الدولي اجتمعا في الأمم المتحدة .",
@@ -109,17 +113,18 @@ def test_threads_tag_at_once_with_the_same_results():
     texts = corpus_texts(20)
     expected = [tagger.core.tag(text) for text in texts]
     fresh = EntityTagger.load()  # an empty word cache, filled by both threads at once
-    results: list[list[list[tuple[int, int, str, str]]]] = [[], []]
+    assert in_threads(2, lambda: [fresh.core.tag(text) for text in texts]) == [expected, expected]
 
-    def run(k: int) -> None:
-        results[k] = [fresh.core.tag(text) for text in texts]
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+def in_threads(count: int, work: Callable[[], T]) -> list[T]:
+    """What ``work`` returns in each of ``count`` threads started together."""
+    results: list[T] = []
+    threads = [threading.Thread(target=lambda: results.append(work())) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == [expected, expected]
+    return results
 
 
 def test_tag_later_gives_tags_annotations_job_by_job():
@@ -141,18 +146,12 @@ def test_several_worker_threads_serve_several_callers_with_the_same_results():
     texts = corpus_texts(12)
     expected = [reference.tag(text) for text in texts]
     tagger = EntityTagger(MODEL_FILE, Lexicon(), threads=3)  # an empty word cache, filled by all three
-    results: list[list[list[Annotation]]] = [[], []]
 
-    def run(k: int) -> None:
+    def run() -> list[list[Annotation]]:
         later = [tagger.tag_later([text]) for text in texts]
-        results[k] = [annotations for take in later for annotations in take()]
+        return [annotations for take in later for annotations in take()]
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results == [expected, expected]
+    assert in_threads(2, run) == [expected, expected]
 
 
 def test_pending_mentions_are_taken_once():
