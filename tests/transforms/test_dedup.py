@@ -114,6 +114,19 @@ def test_canonical_url_is_idempotent(path, params):
     assert canonical_url(url) == url
 
 
+# The fields of ``dedup`` on an indexed document, in the order they are written.
+DEDUP_FIELDS = [
+    "content_hash",
+    "cluster_id",
+    "duplicate_of",
+    "similarity",
+    "is_canonical",
+    "bands",
+    "minhash",
+    "fold_version",
+]
+
+
 # --- content hash and fingerprints -------------------------------------------------------------
 
 
@@ -619,18 +632,7 @@ def test_near_dedup_clusters_reprints_within_a_run(corpus):
             equal_to(
                 [
                     (
-                        sorted(
-                            [
-                                "content_hash",
-                                "cluster_id",
-                                "duplicate_of",
-                                "similarity",
-                                "is_canonical",
-                                "bands",
-                                "minhash",
-                                "fold_version",
-                            ]
-                        ),
+                        sorted(DEDUP_FIELDS),
                         FOLD_VERSION,
                         config.bands,
                         True,
@@ -671,17 +673,7 @@ def test_applying_a_decision_fills_dedup_in_the_indexed_order(corpus):
         dedup={"content_hash": fp.content_hash, "bands": list(fp.bands), "minhash": "m", "fold_version": FOLD_VERSION},
     )
     decided = apply_decision(signed, Decision("c", "c", 0.8, ("old",), None, ("noted",)))
-    assert list(decided.dedup) == [
-        "content_hash",
-        "cluster_id",
-        "duplicate_of",
-        "similarity",
-        "is_canonical",
-        "bands",
-        "minhash",
-        "fold_version",
-        "replaces",
-    ]
+    assert list(decided.dedup) == [*DEDUP_FIELDS, "replaces"]
     assert (decided.dedup["cluster_id"], decided.dedup["is_canonical"], decided.dedup["replaces"]) == (
         "c",
         False,
